@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+
+import { StixError } from './errors.js';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** STIX 2.1 section 2.9: the namespace for deterministic ids of cyber-observable objects. */
+export const STIX_SCO_NAMESPACE = '00abedb4-aa42-466c-9c01-fed23315a9b7';
+
+/**
+ * The namespace of ids that this hub derives for the objects it authors
+ * (indicators, identities). A fixed random UUID: changing it would change
+ * every hub-authored id and duplicate all indicators.
+ */
+export const HUB_NAMESPACE = '6aa3661f-5454-4a81-b5fd-2735e1ffd4ba';
+
+/**
+ * Computes a name-based UUID version 5 (RFC 9562 section 5.5): the SHA-1 of
+ * the namespace bytes followed by the UTF-8 name, truncated to 128 bits,
+ * with the version and variant bits set.
+ */
+export function uuidV5(namespace: string, name: string): string {
+  const lower = namespace.toLowerCase();
+  if (!UUID_PATTERN.test(lower)) throw new StixError(`invalid UUID namespace "${namespace}"`);
+
+  const hash = createHash('sha1')
+    .update(Buffer.from(lower.replace(/-/g, ''), 'hex'))
+    .update(name, 'utf8')
+    .digest();
+  const bytes = hash.subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Returns the id of the hub indicator for `pattern` in a collection; the same inputs give the same id. */
+export function indicatorId(collectionId: string, pattern: string): string {
+  return `indicator--${uuidV5(HUB_NAMESPACE, JSON.stringify(['indicator', collectionId, pattern]))}`;
+}
+
+/** Returns the id of the identity that authors a source's indicators in a collection. */
+export function identityId(collectionId: string, sourceId: string): string {
+  return `identity--${uuidV5(HUB_NAMESPACE, JSON.stringify(['identity', collectionId, sourceId]))}`;
+}
+
+/**
+ * Returns the deterministic id of a cyber-observable object per STIX 2.1
+ * section 2.9: UUIDv5 in the SCO namespace over the JSON of its
+ * id-contributing properties. `contributing` must already be in the
+ * canonical JSON form (RFC 8785) that the spec requires, e.g.
+ * `{"value":"198.51.100.3"}`.
+ */
+export function observableId(type: string, contributing: string): string {
+  return `${type}--${uuidV5(STIX_SCO_NAMESPACE, contributing)}`;
+}
