@@ -1,0 +1,239 @@
+import { StringDecoder } from 'node:string_decoder';
+
+import {
+  canonicalize,
+  detectAndCanonicalize,
+  type CanonicalResult,
+  type ValueType,
+} from '../processing/index.js';
+
+export interface TextListOptions {
+  /** The type of every value, or `auto` (the default) to detect it per line. */
+  valueType?: ValueType | 'auto';
+  /**
+   * Takes the value from the first capture group (or the whole match) of this
+   * expression; lines that do not match count as `unmatched`, not invalid.
+   */
+  extract?: RegExp;
+  /** Invalid lines kept as examples in the stats; 10 by default. */
+  maxInvalidExamples?: number;
+}
+
+export interface TextListEntry {
+  type: ValueType;
+  value: string;
+}
+
+export interface InvalidExample {
+  /** 1-based line number. */
+  line: number;
+  /** The line, cut to 200 characters. */
+  text: string;
+  reason: string;
+}
+
+export interface TextListStats {
+  lines: number;
+  blank: number;
+  comments: number;
+  unmatched: number;
+  valid: number;
+  invalid: number;
+  /** Valid lines whose canonical value an earlier line already had. */
+  duplicates: number;
+  invalidExamples: InvalidExample[];
+  /** True when the body started like an HTML page; parsing stops there. */
+  looksLikeHtml: boolean;
+}
+
+export interface TextListResult {
+  entries: TextListEntry[];
+  stats: TextListStats;
+}
+
+const BOM = '\uFEFF';
+const MAX_EXAMPLE_LENGTH = 200;
+/** How much of the body's start is searched for an `<html` tag. */
+const HTML_SNIFF_LENGTH = 1024;
+/** A comment after a value starts with whitespace, then `#` or `;` (Spamhaus: `1.2.3.0/24 ; SBL123`). */
+const TRAILING_COMMENT = /\s[#;]/;
+
+/**
+ * Parses a plain-text indicator list line by line. Input may arrive in
+ * chunks split anywhere, even inside a UTF-8 sequence or a CRLF. Whole-line
+ * comments start with `#` or `;`. Blank lines, a UTF-8 BOM, CRLF and
+ * trailing whitespace are tolerated, and a second whitespace-separated
+ * column (IPsum's `ip<TAB>count`) is ignored. Values are canonicalized and
+ * each canonical value is returned once.
+ * An HTML page (a login wall or an error page served with status 200) is
+ * detected from the first bytes and stops the parse with `looksLikeHtml`.
+ */
+export async function parseTextList(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  options: TextListOptions = {},
+): Promise<TextListResult> {
+  const parser = new LineParser(options);
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let sniffed = '';
+
+  for await (const chunk of toChunks(input)) {
+    const text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    if (sniffed.length < HTML_SNIFF_LENGTH) {
+      sniffed += text.slice(0, HTML_SNIFF_LENGTH - sniffed.length);
+      if (looksLikeHtml(sniffed)) {
+        parser.stats.looksLikeHtml = true;
+        return parser.result();
+      }
+    }
+
+    pending += text;
+    let newline = pending.indexOf('\n');
+    let start = 0;
+    while (newline >= 0) {
+      parser.line(pending.slice(start, newline));
+      start = newline + 1;
+      newline = pending.indexOf('\n', start);
+    }
+    pending = pending.slice(start);
+  }
+
+  pending += decoder.end();
+  if (pending !== '') parser.line(pending);
+  return parser.result();
+}
+
+async function* toChunks(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+): AsyncIterable<Buffer | string> {
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    yield input;
+    return;
+  }
+  yield* input;
+}
+
+function looksLikeHtml(start: string): boolean {
+  const trimmed = start.replace(/^\uFEFF/, '').trimStart();
+  return trimmed.startsWith('<') || /<html[\s>]/i.test(start);
+}
+
+class LineParser {
+  readonly stats: TextListStats = {
+    lines: 0,
+    blank: 0,
+    comments: 0,
+    unmatched: 0,
+    valid: 0,
+    invalid: 0,
+    duplicates: 0,
+    invalidExamples: [],
+    looksLikeHtml: false,
+  };
+  private readonly entries: TextListEntry[] = [];
+  private readonly seen = new Set<string>();
+  private readonly canonical: (text: string) => CanonicalResult;
+  private readonly extract: RegExp | undefined;
+  private readonly maxExamples: number;
+
+  constructor(options: TextListOptions) {
+    const type = options.valueType ?? 'auto';
+    this.canonical = type === 'auto' ? detectAndCanonicalize : (text) => canonicalize(type, text);
+    // A global or sticky expression keeps state between exec() calls; a copy without those flags does not.
+    this.extract = options.extract
+      ? new RegExp(options.extract.source, options.extract.flags.replace(/[gy]/g, ''))
+      : undefined;
+    this.maxExamples = options.maxInvalidExamples ?? 10;
+  }
+
+  line(raw: string): void {
+    this.stats.lines += 1;
+    let line = this.stats.lines === 1 && raw.startsWith(BOM) ? raw.slice(1) : raw;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+
+    const trimmed = line.trim();
+    if (trimmed === '') {
+      this.stats.blank += 1;
+      return;
+    }
+    if (trimmed.startsWith('#') || trimmed.startsWith(';')) {
+      this.stats.comments += 1;
+      return;
+    }
+
+    const value = this.valueOf(trimmed);
+    if (value === undefined) {
+      this.stats.unmatched += 1;
+      return;
+    }
+    this.add(value, trimmed);
+  }
+
+  /** Returns the value text of a non-comment line, or undefined when `extract` does not match. */
+  private valueOf(line: string): string | undefined {
+    if (this.extract) {
+      const match = this.extract.exec(line);
+      if (!match) return undefined;
+      return (match[1] ?? match[0]).trim();
+    }
+    const comment = TRAILING_COMMENT.exec(line);
+    const withoutComment = comment ? line.slice(0, comment.index) : line;
+    return withoutComment.trim().split(/\s/, 1)[0] ?? '';
+  }
+
+  private add(value: string, line: string): void {
+    const result = this.canonical(value);
+    if (!result.ok) {
+      this.stats.invalid += 1;
+      if (this.stats.invalidExamples.length < this.maxExamples) {
+        this.stats.invalidExamples.push({
+          line: this.stats.lines,
+          text: line.slice(0, MAX_EXAMPLE_LENGTH),
+          reason: result.reason,
+        });
+      }
+      return;
+    }
+
+    const key = `${result.type} ${result.value}`;
+    if (this.seen.has(key)) {
+      this.stats.duplicates += 1;
+      return;
+    }
+    this.seen.add(key);
+    this.stats.valid += 1;
+    this.entries.push({ type: result.type, value: result.value });
+  }
+
+  result(): TextListResult {
+    return { entries: this.entries, stats: this.stats };
+  }
+}
+
+/**
+ * Decides whether a parsed body is a plausible snapshot of the list. It is
+ * not when it looks like HTML, has no valid entry, or has more invalid lines
+ * than half of its value lines (lines that are not blank or comments).
+ */
+export function judgeBody(stats: TextListStats): { ok: true } | { ok: false; reason: string } {
+  if (stats.looksLikeHtml) {
+    return { ok: false, reason: 'the body looks like an HTML page, not a text list' };
+  }
+  if (stats.valid === 0) {
+    return { ok: false, reason: `no valid entries in ${stats.lines} lines` };
+  }
+  // Lines that miss the extract pattern count against the body too: an error
+  // page or a changed format shows up as lines the pattern no longer matches.
+  const valueLines = stats.lines - stats.blank - stats.comments;
+  const rejected = stats.invalid + stats.unmatched;
+  if (rejected * 2 > valueLines) {
+    return {
+      ok: false,
+      reason:
+        stats.unmatched > 0
+          ? `${stats.invalid} invalid and ${stats.unmatched} unmatched of ${valueLines} value lines (more than half)`
+          : `${stats.invalid} of ${valueLines} value lines are invalid (more than half)`,
+    };
+  }
+  return { ok: true };
+}
