@@ -1,0 +1,7 @@
+export * from './port.js';
+export {
+  createSqliteStore,
+  SqliteJobBackend,
+  SqliteStore,
+  type SqliteStoreOptions,
+} from './sqlite/index.js';

@@ -1,0 +1,218 @@
+/**
+ * The storage port: everything the rest of the hub may ask of storage, in the
+ * hub's own terms. Adapters live in `sqlite/` and `mongo/`; no other folder
+ * imports a database driver.
+ *
+ * Times called "micros" are integer microseconds since the Unix epoch. They
+ * stay below 2^53 until the year 2255, so a JS number holds them exactly.
+ */
+
+/** A TAXII collection as the hub keeps it. */
+export interface CollectionRecord {
+  /** TAXII collection id (a UUID). */
+  id: string;
+  /** Short name used in URLs of derived views, unique. */
+  alias: string;
+  title: string;
+  description?: string;
+  /** Whether TAXII clients may read and write this collection. */
+  canRead: boolean;
+  canWrite: boolean;
+  mediaTypes: string[];
+}
+
+/**
+ * One version of a STIX object to store. `json` is the exact text that is
+ * stored and served again; the other fields are derived from it by the
+ * caller (the STIX part) so that storage never parses STIX.
+ */
+export interface ObjectVersionInput {
+  id: string;
+  type: string;
+  /**
+   * The version key: `modified`, else `created`, as a TAXII timestamp with
+   * exactly six fractional digits (`2024-01-02T03:04:05.000000Z`), so that
+   * text order is time order. Empty string for an object without either.
+   */
+  version: string;
+  /** `spec_version` of the object, `2.1` when absent on an SDO/SRO. */
+  specVersion: string;
+  json: string;
+}
+
+/** A stored object version with the time it entered the collection. */
+export interface StoredObject extends ObjectVersionInput {
+  collectionId: string;
+  /** Strictly increasing per collection. */
+  dateAdded: number;
+}
+
+export type VersionSelector =
+  | { kind: 'last' }
+  | { kind: 'first' }
+  | { kind: 'all' }
+  /** An exact version key in the form of `ObjectVersionInput.version`. */
+  | { kind: 'at'; version: string };
+
+/** A query for a page of a collection, ordered by `dateAdded` then `id`. */
+export interface ObjectQuery {
+  collectionId: string;
+  /** Strictly exclusive lower bound on `dateAdded`. */
+  addedAfter?: number;
+  ids?: string[];
+  types?: string[];
+  specVersions?: string[];
+  /**
+   * Which versions of each object to return; several selectors are ORed.
+   * `first` and `last` pick among the versions that match the other filters
+   * (ids, types, specVersions) but regardless of `addedAfter`.
+   * Defaults to `[{ kind: 'last' }]`.
+   */
+  versions?: VersionSelector[];
+  /** Resume strictly after this position (from a previous page). */
+  after?: PagePosition;
+  limit: number;
+  /** When true, returned items carry an empty `json` (manifest queries). */
+  withoutBody?: boolean;
+}
+
+export interface PagePosition {
+  dateAdded: number;
+  id: string;
+  version: string;
+}
+
+export interface ObjectPage {
+  items: StoredObject[];
+  /** True when at least one more item matches after the last one returned. */
+  more: boolean;
+}
+
+/** Result of storing object versions. */
+export interface PutObjectsResult {
+  /** Versions that were new and are now stored. */
+  added: number;
+  /** Versions already stored with the same body: nothing changed. */
+  unchanged: number;
+  /** Versions already stored with a different body: the stored one stays. */
+  conflicts: { id: string; version: string }[];
+}
+
+/** An indicator value as seen by one source in one poll. */
+export interface SightingInput {
+  /** Canonical value type, e.g. `ipv4`, `ipv4-cidr`, `domain`, `url`, `sha256`. */
+  valueType: string;
+  /** Canonical value text. */
+  value: string;
+  /** Deterministic STIX id of the hub indicator for this value in the collection. */
+  indicatorId: string;
+}
+
+/** A value of a collection as derived views see it. */
+export interface IndicatorEntry {
+  valueType: string;
+  value: string;
+  indicatorId: string;
+  firstSeen: number;
+  lastSeen: number;
+  sources: string[];
+}
+
+/** Conditional-GET state and the last run report of one source. */
+export interface SourceState {
+  collectionId: string;
+  sourceId: string;
+  etag?: string;
+  lastModified?: string;
+  /** Micros of the last poll that completed without error. */
+  lastSuccessAt?: number;
+  /** Number of valid entries in the last complete poll. */
+  lastValidCount?: number;
+  /** The last run report, as a JSON-serialisable object. */
+  lastReport?: Record<string, unknown>;
+}
+
+/** Everything one poll changes, applied all at once or not at all. */
+export interface PollResultInput {
+  collectionId: string;
+  sourceId: string;
+  /** Micros at which the poll saw the values. */
+  seenAt: number;
+  sightings: SightingInput[];
+  /**
+   * Builds the indicator object for a value that has no indicator in the
+   * collection yet. Called only for those values.
+   */
+  buildIndicator: (sighting: SightingInput) => ObjectVersionInput;
+  /** Further objects to store with the poll (identity, marking definitions). */
+  extraObjects: ObjectVersionInput[];
+  state: SourceState;
+}
+
+export interface PollResultSummary {
+  /** Values without an indicator before this poll. */
+  created: number;
+  /** Values already known that this poll saw again. */
+  refreshed: number;
+  objects: PutObjectsResult;
+}
+
+/** A rendered derived view, stored so that serving costs a read. */
+export interface RenderedView {
+  collectionId: string;
+  name: string;
+  contentType: string;
+  /** Strong entity tag including the quotes, e.g. `"b64hash"`. */
+  etag: string;
+  body: Buffer;
+  renderedAt: number;
+  entryCount: number;
+}
+
+/** The storage port. Every method may reject with `StoreError`. */
+export interface Store {
+  /** Applies migrations or creates indexes; safe to call on every start. */
+  init(): Promise<void>;
+  /** Resolves when the store answers within `timeoutMs`; rejects otherwise. */
+  ping(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+
+  upsertCollection(collection: CollectionRecord): Promise<void>;
+  listCollections(): Promise<CollectionRecord[]>;
+  getCollection(id: string): Promise<CollectionRecord | undefined>;
+  getCollectionByAlias(alias: string): Promise<CollectionRecord | undefined>;
+
+  /** Stores object versions; (id, version) pairs already present are kept as they are. */
+  putObjects(collectionId: string, objects: ObjectVersionInput[]): Promise<PutObjectsResult>;
+  queryObjects(query: ObjectQuery): Promise<ObjectPage>;
+  /** Counts all stored versions of a collection. */
+  countObjects(collectionId: string): Promise<number>;
+
+  /** Applies one poll atomically: sightings, new indicators, extra objects and source state. */
+  applyPoll(input: PollResultInput): Promise<PollResultSummary>;
+  /** Lists the values of a collection, optionally of some value types only, ordered by type then value. */
+  listIndicatorEntries(collectionId: string, valueTypes?: string[]): Promise<IndicatorEntry[]>;
+
+  getSourceState(collectionId: string, sourceId: string): Promise<SourceState | undefined>;
+  /** Records the state of a poll that changed no objects (a failure or a 304). */
+  putSourceState(state: SourceState): Promise<void>;
+
+  /**
+   * Returns the secret stored under `name`, storing `create()` first when
+   * there is none, so that every process on the store shares it.
+   */
+  getOrCreateSecret(name: string, create: () => string): Promise<string>;
+
+  putView(view: RenderedView): Promise<void>;
+  getView(collectionId: string, name: string): Promise<RenderedView | undefined>;
+  /** Returns the etag of a stored view without reading its body. */
+  getViewEtag(collectionId: string, name: string): Promise<string | undefined>;
+}
+
+/** A storage failure, e.g. an unreachable database. Never carries HTTP semantics. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}

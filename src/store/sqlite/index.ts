@@ -1,0 +1,2 @@
+export { SqliteJobBackend, SqliteJobRepository } from './agenda-repository.js';
+export { createSqliteStore, SqliteStore, type SqliteStoreOptions } from './store.js';

@@ -1,0 +1,135 @@
+import type Database from 'better-sqlite3';
+
+import { StoreError } from '../port.js';
+
+/**
+ * The schema as an ordered list of migrations. Migration `n` (1-based) moves
+ * the file from `PRAGMA user_version = n - 1` to `n`. Append new migrations;
+ * never edit one that has shipped.
+ *
+ * Times are integer microseconds since the Unix epoch unless a column name
+ * ends in `_ms` (milliseconds, as Agenda's dates are).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    alias TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    description TEXT,
+    can_read INTEGER NOT NULL,
+    can_write INTEGER NOT NULL,
+    media_types TEXT NOT NULL
+  ) STRICT;
+
+  -- The last date_added handed out per collection. It only moves forward, so
+  -- date_added stays strictly increasing even when the clock steps back.
+  CREATE TABLE collection_clock (
+    collection_id TEXT PRIMARY KEY,
+    last_date_added INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE objects (
+    collection_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    type TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    date_added INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (collection_id, id, version),
+    UNIQUE (collection_id, date_added)
+  ) STRICT;
+
+  -- Covers the page scan in date_added order, so filters and manifest pages
+  -- read no table rows.
+  CREATE INDEX objects_page ON objects (collection_id, date_added, id, version, type, spec_version);
+
+  CREATE TABLE sightings (
+    collection_id TEXT NOT NULL,
+    value_type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    indicator_id TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, value_type, value, source_id)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE source_state (
+    collection_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    last_success_at INTEGER,
+    last_valid_count INTEGER,
+    last_report TEXT,
+    PRIMARY KEY (collection_id, source_id)
+  ) STRICT;
+
+  CREATE TABLE views (
+    collection_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    body BLOB NOT NULL,
+    rendered_at INTEGER NOT NULL,
+    entry_count INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, name)
+  ) STRICT;
+
+  CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  -- Agenda jobs. Dates are milliseconds since the Unix epoch. \`doc\` holds
+  -- all job parameters as JSON; the columns copy the ones that job lookups
+  -- filter or sort on.
+  CREATE TABLE agenda_jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    next_run_at_ms INTEGER,
+    locked_at_ms INTEGER,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    unique_key TEXT,
+    doc TEXT NOT NULL
+  ) STRICT;
+
+  CREATE INDEX agenda_jobs_next ON agenda_jobs (name, next_run_at_ms, priority);
+  CREATE UNIQUE INDEX agenda_jobs_unique ON agenda_jobs (unique_key) WHERE unique_key IS NOT NULL;
+  CREATE UNIQUE INDEX agenda_jobs_single ON agenda_jobs (name) WHERE type = 'single';
+  `,
+];
+
+/**
+ * Brings the file up to the latest schema. Each migration runs in its own
+ * write transaction and re-reads the version inside it, so several processes
+ * opening the same file at once apply each step exactly once.
+ */
+export function migrate(db: Database.Database, file: string): void {
+  const known = MIGRATIONS.length;
+  const found = readVersion(db);
+  if (found > known) {
+    throw new StoreError(
+      `SQLite file ${file} has schema version ${found}, but this build knows versions up to ${known}; ` +
+        'run a newer build of feedhub or point it at another data file',
+    );
+  }
+
+  for (let target = found + 1; target <= known; target++) {
+    const step = db.transaction(() => {
+      const current = readVersion(db);
+      if (current >= target) return;
+      db.exec(MIGRATIONS[target - 1] as string);
+      db.pragma(`user_version = ${target}`);
+    });
+    step.immediate();
+  }
+}
+
+function readVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}

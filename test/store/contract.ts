@@ -1,0 +1,1151 @@
+/**
+ * The contract of the storage port, run against every adapter. It uses only
+ * the port, so an adapter passes by behaving, not by sharing code.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import type {
+  CollectionRecord,
+  ObjectQuery,
+  ObjectVersionInput,
+  PollResultInput,
+  RenderedView,
+  SightingInput,
+  SourceState,
+  Store,
+  StoredObject,
+} from '../../src/store/index.js';
+
+export interface StoreFixture {
+  store: Store;
+  /** Opens a second store on the same database, as another process would. */
+  openAnother?: () => Promise<Store>;
+  /** Closes every store opened by the fixture and removes the database. */
+  cleanup(): Promise<void>;
+}
+
+/** Real differences between adapters that the contract allows. */
+export interface StoreCapabilities {
+  /** Whether `applyPoll` is all-or-nothing when it fails midway. Default true. */
+  atomicPoll?: boolean;
+}
+
+// ---------------------------------------------------------------- factories
+
+/** Returns a fresh collection id, so that tests share a database but no data. */
+function newCollectionId(): string {
+  return randomUUID();
+}
+
+function collectionRecord(overrides: Partial<CollectionRecord> = {}): CollectionRecord {
+  const id = overrides.id ?? randomUUID();
+  return {
+    id,
+    alias: `alias-${id}`,
+    title: 'Test collection',
+    canRead: true,
+    canWrite: false,
+    mediaTypes: ['application/stix+json;version=2.1'],
+    ...overrides,
+  };
+}
+
+let objectCounter = 0;
+
+/** Builds an indicator version; `json` is derived from the fields unless given. */
+function objectVersion(overrides: Partial<ObjectVersionInput> = {}): ObjectVersionInput {
+  objectCounter++;
+  const id = overrides.id ?? `indicator--${randomUUID()}`;
+  const version = overrides.version ?? '2024-01-01T00:00:00.000000Z';
+  const type = overrides.type ?? id.slice(0, id.indexOf('--'));
+  const specVersion = overrides.specVersion ?? '2.1';
+  const json =
+    overrides.json ??
+    JSON.stringify({
+      type,
+      spec_version: specVersion,
+      id,
+      created: '2024-01-01T00:00:00.000Z',
+      modified: version,
+      pattern: `[ipv4-addr:value = '10.0.0.${objectCounter % 256}']`,
+    });
+  return { id, type, version, specVersion, json };
+}
+
+function versionKey(second: number): string {
+  return `2024-01-01T00:00:${String(second).padStart(2, '0')}.000000Z`;
+}
+
+function sighting(value: string, valueType = 'ipv4'): SightingInput {
+  return { valueType, value, indicatorId: `indicator--${valueType}-${value}` };
+}
+
+function pollInput(
+  collectionId: string,
+  sourceId: string,
+  seenAt: number,
+  sightings: SightingInput[],
+  overrides: Partial<PollResultInput> = {},
+): PollResultInput {
+  return {
+    collectionId,
+    sourceId,
+    seenAt,
+    sightings,
+    buildIndicator: (s) => objectVersion({ id: s.indicatorId }),
+    extraObjects: [],
+    state: { collectionId, sourceId, lastSuccessAt: seenAt, lastValidCount: sightings.length },
+    ...overrides,
+  };
+}
+
+function view(overrides: Partial<RenderedView> = {}): RenderedView {
+  return {
+    collectionId: randomUUID(),
+    name: 'edl-ipv4',
+    contentType: 'text/plain; charset=utf-8',
+    etag: '"abc"',
+    body: Buffer.from('10.0.0.1\n10.0.0.2\n'),
+    renderedAt: 1_700_000_000_000_000,
+    entryCount: 2,
+    ...overrides,
+  };
+}
+
+/** Reads every page of a query and returns all items in order. */
+async function readAll(store: Store, query: ObjectQuery): Promise<StoredObject[]> {
+  const items: StoredObject[] = [];
+  let after = query.after;
+  for (;;) {
+    const page = await store.queryObjects({ ...query, after });
+    items.push(...page.items);
+    const last = page.items.at(-1);
+    if (!page.more || last === undefined) return items;
+    after = { dateAdded: last.dateAdded, id: last.id, version: last.version };
+  }
+}
+
+function versionsOf(items: StoredObject[]): string[] {
+  return items.map((item) => `${item.id}@${item.version}`);
+}
+
+// ---------------------------------------------------------------- contract
+
+export function runStoreContract(
+  name: string,
+  makeStore: () => Promise<StoreFixture>,
+  capabilities: StoreCapabilities = {},
+): void {
+  describe(`store contract: ${name}`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+
+    beforeAll(async () => {
+      fixture = await makeStore();
+      store = fixture.store;
+      await store.init();
+    });
+
+    afterAll(async () => {
+      await fixture.cleanup();
+    });
+
+    describe('lifecycle', () => {
+      it('init twice', async () => {
+        await expect(store.init()).resolves.toBeUndefined();
+      });
+
+      it('ping answers', async () => {
+        await expect(store.ping(1000)).resolves.toBeUndefined();
+      });
+    });
+
+    describe('collections', () => {
+      it('upsert and read back', async () => {
+        const collection = collectionRecord({ description: 'Described' });
+        await store.upsertCollection(collection);
+
+        expect(await store.getCollection(collection.id)).toEqual(collection);
+        expect(await store.getCollectionByAlias(collection.alias)).toEqual(collection);
+        expect(await store.listCollections()).toContainEqual(collection);
+      });
+
+      it('upsert replaces fields', async () => {
+        const collection = collectionRecord({ description: 'Old' });
+        await store.upsertCollection(collection);
+        const changed = collectionRecord({
+          id: collection.id,
+          alias: `renamed-${collection.id}`,
+          title: 'New title',
+          canWrite: true,
+          mediaTypes: ['application/stix+json;version=2.1', 'application/taxii+json'],
+        });
+        await store.upsertCollection(changed);
+
+        expect(await store.getCollection(collection.id)).toEqual(changed);
+        expect(await store.getCollectionByAlias(collection.alias)).toBeUndefined();
+      });
+
+      it('unknown id and alias', async () => {
+        expect(await store.getCollection(randomUUID())).toBeUndefined();
+        expect(await store.getCollectionByAlias(`missing-${randomUUID()}`)).toBeUndefined();
+      });
+
+      it('alias taken by another collection', async () => {
+        const first = collectionRecord();
+        await store.upsertCollection(first);
+        const second = collectionRecord({ alias: first.alias });
+
+        await expect(store.upsertCollection(second)).rejects.toThrow(first.alias);
+        expect(await store.getCollection(second.id)).toBeUndefined();
+        expect(await store.getCollectionByAlias(first.alias)).toEqual(first);
+      });
+    });
+
+    describe('putObjects', () => {
+      it('counts added, unchanged, conflicts', async () => {
+        const collectionId = newCollectionId();
+        const original = objectVersion();
+        const other = objectVersion();
+        const first = await store.putObjects(collectionId, [original, other]);
+        expect(first).toEqual({ added: 2, unchanged: 0, conflicts: [] });
+
+        const changed = { ...original, json: original.json.replace('10.0.0.', '192.168.0.') };
+        const second = await store.putObjects(collectionId, [other, changed]);
+        expect(second.added).toBe(0);
+        expect(second.unchanged).toBe(1);
+        expect(second.conflicts).toEqual([{ id: original.id, version: original.version }]);
+      });
+
+      it('conflict keeps stored body', async () => {
+        const collectionId = newCollectionId();
+        const original = objectVersion();
+        await store.putObjects(collectionId, [original]);
+        const before = await store.queryObjects({ collectionId, limit: 10 });
+        await store.putObjects(collectionId, [{ ...original, json: '{"different":true}' }]);
+
+        const after = await store.queryObjects({ collectionId, limit: 10 });
+        expect(after.items).toEqual(before.items);
+        expect(after.items[0]?.json).toBe(original.json);
+      });
+
+      it('same version twice in one call', async () => {
+        const collectionId = newCollectionId();
+        const object = objectVersion();
+        const result = await store.putObjects(collectionId, [object, object]);
+
+        expect(result).toEqual({ added: 1, unchanged: 1, conflicts: [] });
+        expect(await store.countObjects(collectionId)).toBe(1);
+      });
+
+      it('empty list', async () => {
+        const collectionId = newCollectionId();
+        expect(await store.putObjects(collectionId, [])).toEqual({
+          added: 0,
+          unchanged: 0,
+          conflicts: [],
+        });
+      });
+
+      it('collections are separate', async () => {
+        const object = objectVersion();
+        const a = newCollectionId();
+        const b = newCollectionId();
+        await store.putObjects(a, [object]);
+
+        expect(await store.putObjects(b, [object])).toEqual({
+          added: 1,
+          unchanged: 0,
+          conflicts: [],
+        });
+        expect(await store.countObjects(a)).toBe(1);
+        expect(await store.countObjects(b)).toBe(1);
+        expect(await store.countObjects(newCollectionId())).toBe(0);
+      });
+
+      it('round trip is byte-faithful', async () => {
+        const collectionId = newCollectionId();
+        const id = 'indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f';
+        const texts = [
+          // Timestamps with 0, 3 and 6 fractional digits; numbers whose text a
+          // parse and re-serialise would change; key order that is not sorted.
+          `{"type":"indicator","spec_version":"2.1","id":"${id}","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","confidence":1.0,"x_big":1e3}`,
+          `{"modified":"2024-01-01T00:00:00.100Z","id":"${id}","type":"indicator","spec_version":"2.1","created":"2024-01-01T00:00:00Z"}`,
+          `{"type":"indicator","id":"${id}","modified":"2024-01-01T00:00:00.123456Z","name":"Größe \u00e9\u0301 \u05e9\u05dc\u05d5\u05dd 😀 \\u0000 \\"q\\""}`,
+          // Keys containing dots and dollar signs, and custom properties.
+          `{"type":"indicator","id":"${id}","modified":"2024-01-01T00:00:01.000000Z","x_acme":{"a.b":1,"$where":"x","$":null,"nested":{"c.d":[{"$e":true}]}}}`,
+          // Whitespace and an empty object are kept as sent.
+          `{ "type" : "indicator",\n  "id": "${id}", "modified": "2024-01-01T00:00:02.000000Z", "x_empty": {} }`,
+        ];
+        const versions = [
+          '2024-01-01T00:00:00.000000Z',
+          '2024-01-01T00:00:00.100000Z',
+          '2024-01-01T00:00:00.123456Z',
+          '2024-01-01T00:00:01.000000Z',
+          '2024-01-01T00:00:02.000000Z',
+        ];
+        const objects = texts.map((json, i) =>
+          objectVersion({ id, version: versions[i] as string, json }),
+        );
+        await store.putObjects(collectionId, objects);
+
+        const page = await store.queryObjects({
+          collectionId,
+          versions: [{ kind: 'all' }],
+          limit: 10,
+        });
+        expect(page.items.map((item) => item.json)).toEqual(texts);
+        for (const [i, item] of page.items.entries()) {
+          expect(
+            Buffer.from(item.json, 'utf8').equals(Buffer.from(texts[i] as string, 'utf8')),
+          ).toBe(true);
+        }
+        expect(page.items.map((item) => item.version)).toEqual(versions);
+      });
+
+      it('stored object fields', async () => {
+        const collectionId = newCollectionId();
+        const object = objectVersion({ id: 'malware--1', specVersion: '2.0' });
+        await store.putObjects(collectionId, [object]);
+        const page = await store.queryObjects({ collectionId, limit: 10 });
+
+        expect(page.items).toHaveLength(1);
+        const item = page.items[0] as StoredObject;
+        expect(item).toEqual({ ...object, collectionId, dateAdded: item.dateAdded });
+        expect(item.type).toBe('malware');
+        expect(Number.isSafeInteger(item.dateAdded)).toBe(true);
+      });
+
+      it('countObjects counts versions', async () => {
+        const collectionId = newCollectionId();
+        const id = 'indicator--count';
+        await store.putObjects(collectionId, [
+          objectVersion({ id, version: versionKey(1) }),
+          objectVersion({ id, version: versionKey(2) }),
+          objectVersion(),
+        ]);
+        expect(await store.countObjects(collectionId)).toBe(3);
+      });
+    });
+
+    describe('date_added', () => {
+      it('strictly increasing in one call', async () => {
+        const collectionId = newCollectionId();
+        const objects = Array.from({ length: 500 }, () => objectVersion());
+        await store.putObjects(collectionId, objects);
+        const items = await readAll(store, { collectionId, limit: 1000 });
+
+        expect(items).toHaveLength(500);
+        expect(items.map((item) => item.id)).toEqual(objects.map((object) => object.id));
+        for (let i = 1; i < items.length; i++) {
+          expect((items[i] as StoredObject).dateAdded).toBeGreaterThan(
+            (items[i - 1] as StoredObject).dateAdded,
+          );
+        }
+      });
+
+      it('strictly increasing in a tight loop', async () => {
+        const collectionId = newCollectionId();
+        const objects = Array.from({ length: 300 }, () => objectVersion());
+        for (const object of objects) await store.putObjects(collectionId, [object]);
+        const items = await readAll(store, { collectionId, limit: 100 });
+
+        expect(items.map((item) => item.id)).toEqual(objects.map((object) => object.id));
+        const dates = items.map((item) => item.dateAdded);
+        expect(new Set(dates).size).toBe(dates.length);
+        for (let i = 1; i < dates.length; i++) {
+          expect(dates[i]).toBeGreaterThan(dates[i - 1] as number);
+        }
+      });
+
+      it('close to wall clock', async () => {
+        const collectionId = newCollectionId();
+        const before = Date.now() * 1000;
+        await store.putObjects(collectionId, [objectVersion()]);
+        const page = await store.queryObjects({ collectionId, limit: 1 });
+        const dateAdded = page.items[0]?.dateAdded ?? 0;
+
+        expect(dateAdded).toBeGreaterThanOrEqual(before - 1_000_000);
+        expect(dateAdded).toBeLessThanOrEqual(Date.now() * 1000 + 1_000_000);
+      });
+
+      it('unchanged put keeps date_added', async () => {
+        const collectionId = newCollectionId();
+        const object = objectVersion();
+        await store.putObjects(collectionId, [object]);
+        const before = await store.queryObjects({ collectionId, limit: 1 });
+        await store.putObjects(collectionId, [object]);
+        const after = await store.queryObjects({ collectionId, limit: 10 });
+
+        expect(after.items).toEqual(before.items);
+      });
+    });
+
+    describe('queryObjects', () => {
+      it('added_after is exclusive', async () => {
+        const collectionId = newCollectionId();
+        await store.putObjects(collectionId, [objectVersion(), objectVersion(), objectVersion()]);
+        const all = await store.queryObjects({ collectionId, limit: 10 });
+        const second = all.items[1] as StoredObject;
+        const page = await store.queryObjects({
+          collectionId,
+          addedAfter: second.dateAdded,
+          limit: 10,
+        });
+
+        expect(page.items.map((item) => item.id)).toEqual([all.items[2]?.id]);
+        const justBefore = await store.queryObjects({
+          collectionId,
+          addedAfter: second.dateAdded - 1,
+          limit: 10,
+        });
+        expect(justBefore.items.map((item) => item.id)).toEqual(
+          all.items.slice(1).map((item) => item.id),
+        );
+      });
+
+      it('limit and more', async () => {
+        const collectionId = newCollectionId();
+        await store.putObjects(
+          collectionId,
+          Array.from({ length: 5 }, () => objectVersion()),
+        );
+
+        const partial = await store.queryObjects({ collectionId, limit: 4 });
+        expect(partial.items).toHaveLength(4);
+        expect(partial.more).toBe(true);
+        const exact = await store.queryObjects({ collectionId, limit: 5 });
+        expect(exact.items).toHaveLength(5);
+        expect(exact.more).toBe(false);
+      });
+
+      it('empty collection', async () => {
+        const page = await store.queryObjects({ collectionId: newCollectionId(), limit: 10 });
+        expect(page).toEqual({ items: [], more: false });
+      });
+
+      it('invalid limit rejected', async () => {
+        await expect(
+          store.queryObjects({ collectionId: newCollectionId(), limit: 0 }),
+        ).rejects.toThrow(/limit/);
+      });
+
+      it('withoutBody skips json', async () => {
+        const collectionId = newCollectionId();
+        const object = objectVersion();
+        await store.putObjects(collectionId, [object]);
+        const page = await store.queryObjects({ collectionId, limit: 10, withoutBody: true });
+
+        expect(page.items).toHaveLength(1);
+        expect(page.items[0]?.json).toBe('');
+        expect(page.items[0]?.id).toBe(object.id);
+        expect(page.items[0]?.version).toBe(object.version);
+      });
+
+      it('paging with after while adding', async () => {
+        const collectionId = newCollectionId();
+        const initial = Array.from({ length: 2500 }, () => objectVersion());
+        await store.putObjects(collectionId, initial);
+
+        const seen: string[] = [];
+        const addedDuringPaging: string[] = [];
+        let after: ObjectQuery['after'];
+        for (let pages = 0; pages < 100; pages++) {
+          const page = await store.queryObjects({ collectionId, after, limit: 100 });
+          seen.push(...page.items.map((item) => item.id));
+          const last = page.items.at(-1);
+          if (!page.more || last === undefined) break;
+          after = { dateAdded: last.dateAdded, id: last.id, version: last.version };
+
+          const extra = [objectVersion(), objectVersion()];
+          await store.putObjects(collectionId, extra);
+          addedDuringPaging.push(...extra.map((object) => object.id));
+        }
+
+        const expected = [...initial.map((object) => object.id), ...addedDuringPaging];
+        expect(new Set(seen).size).toBe(seen.length);
+        expect(seen).toEqual(expected);
+        expect(await store.countObjects(collectionId)).toBe(expected.length);
+      });
+
+      it('after resumes within equal date', async () => {
+        const collectionId = newCollectionId();
+        await store.putObjects(collectionId, [objectVersion(), objectVersion()]);
+        const all = await store.queryObjects({ collectionId, limit: 10 });
+        const first = all.items[0] as StoredObject;
+        const page = await store.queryObjects({
+          collectionId,
+          after: { dateAdded: first.dateAdded, id: first.id, version: first.version },
+          limit: 10,
+        });
+
+        expect(page.items.map((item) => item.id)).toEqual([all.items[1]?.id]);
+      });
+
+      describe('version selectors', () => {
+        // Versions of `multi` are added out of order: v2, v3, v1.
+        const multi = 'indicator--multi';
+        const single = 'malware--single';
+        let collectionId: string;
+        let dates: Map<string, number>;
+
+        beforeAll(async () => {
+          collectionId = newCollectionId();
+          await store.putObjects(collectionId, [
+            objectVersion({ id: multi, version: versionKey(2) }),
+          ]);
+          await store.putObjects(collectionId, [
+            objectVersion({ id: multi, version: versionKey(3) }),
+          ]);
+          await store.putObjects(collectionId, [
+            objectVersion({ id: single, version: versionKey(5) }),
+          ]);
+          await store.putObjects(collectionId, [
+            objectVersion({ id: multi, version: versionKey(1) }),
+          ]);
+          const all = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'all' }],
+            limit: 10,
+          });
+          dates = new Map(all.items.map((item) => [`${item.id}@${item.version}`, item.dateAdded]));
+        });
+
+        const at = (id: string, second: number) => `${id}@${versionKey(second)}`;
+
+        it('default is last', async () => {
+          const page = await store.queryObjects({ collectionId, limit: 10 });
+          expect(versionsOf(page.items)).toEqual([at(multi, 3), at(single, 5)]);
+        });
+
+        it('last', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'last' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(multi, 3), at(single, 5)]);
+        });
+
+        it('first', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'first' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(single, 5), at(multi, 1)]);
+        });
+
+        it('all in date_added order', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'all' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([
+            at(multi, 2),
+            at(multi, 3),
+            at(single, 5),
+            at(multi, 1),
+          ]);
+        });
+
+        it('at exact version', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'at', version: versionKey(2) }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(multi, 2)]);
+        });
+
+        it('at unknown version', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'at', version: versionKey(59) }],
+            limit: 10,
+          });
+          expect(page.items).toEqual([]);
+        });
+
+        it('first and last ORed', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [{ kind: 'first' }, { kind: 'last' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(multi, 3), at(single, 5), at(multi, 1)]);
+        });
+
+        it('two at versions and last', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            versions: [
+              { kind: 'at', version: versionKey(1) },
+              { kind: 'at', version: versionKey(2) },
+              { kind: 'last' },
+            ],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([
+            at(multi, 2),
+            at(multi, 3),
+            at(single, 5),
+            at(multi, 1),
+          ]);
+        });
+
+        it('ids filter with all', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            ids: [multi],
+            versions: [{ kind: 'all' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(multi, 2), at(multi, 3), at(multi, 1)]);
+        });
+
+        it('types filter with last', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            types: ['malware'],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(single, 5)]);
+          const none = await store.queryObjects({ collectionId, types: ['tool'], limit: 10 });
+          expect(none.items).toEqual([]);
+        });
+
+        it('last ignores added_after', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            addedAfter: dates.get(at(multi, 3)) as number,
+            limit: 10,
+          });
+          // v3 is the last version but was added before the bound; v1 is
+          // after the bound but is not the last version.
+          expect(versionsOf(page.items)).toEqual([at(single, 5)]);
+        });
+
+        it('first honours added_after', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            addedAfter: dates.get(at(single, 5)) as number,
+            versions: [{ kind: 'first' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([at(multi, 1)]);
+        });
+
+        it('paging over all versions', async () => {
+          const items = await readAll(store, {
+            collectionId,
+            versions: [{ kind: 'all' }],
+            limit: 1,
+          });
+          expect(versionsOf(items)).toEqual([
+            at(multi, 2),
+            at(multi, 3),
+            at(single, 5),
+            at(multi, 1),
+          ]);
+        });
+      });
+
+      describe('selectors with spec_version filter', () => {
+        const id = 'indicator--mixed-spec';
+        let collectionId: string;
+
+        beforeAll(async () => {
+          collectionId = newCollectionId();
+          await store.putObjects(collectionId, [
+            objectVersion({ id, version: versionKey(1), specVersion: '2.0' }),
+            objectVersion({ id, version: versionKey(2), specVersion: '2.0' }),
+            objectVersion({ id, version: versionKey(3), specVersion: '2.1' }),
+          ]);
+        });
+
+        it('last among matching', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            specVersions: ['2.0'],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([`${id}@${versionKey(2)}`]);
+        });
+
+        it('first among matching', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            specVersions: ['2.1'],
+            versions: [{ kind: 'first' }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([`${id}@${versionKey(3)}`]);
+        });
+
+        it('several spec versions', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            specVersions: ['2.0', '2.1'],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([`${id}@${versionKey(3)}`]);
+        });
+
+        it('ids, types and at combined', async () => {
+          const page = await store.queryObjects({
+            collectionId,
+            ids: [id, 'indicator--absent'],
+            types: ['indicator'],
+            specVersions: ['2.0'],
+            versions: [{ kind: 'at', version: versionKey(1) }],
+            limit: 10,
+          });
+          expect(versionsOf(page.items)).toEqual([`${id}@${versionKey(1)}`]);
+        });
+      });
+    });
+
+    describe('applyPoll', () => {
+      it('fresh poll creates indicators', async () => {
+        const collectionId = newCollectionId();
+        const values = [
+          sighting('10.0.0.1'),
+          sighting('10.0.0.2'),
+          sighting('evil.example', 'domain'),
+        ];
+        const built: string[] = [];
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, values, {
+            buildIndicator: (s) => {
+              built.push(s.value);
+              return objectVersion({ id: s.indicatorId });
+            },
+          }),
+        );
+
+        expect(summary).toEqual({
+          created: 3,
+          refreshed: 0,
+          objects: { added: 3, unchanged: 0, conflicts: [] },
+        });
+        expect(built).toEqual(['10.0.0.1', '10.0.0.2', 'evil.example']);
+        expect(await store.countObjects(collectionId)).toBe(3);
+        expect(await store.listIndicatorEntries(collectionId)).toEqual([
+          {
+            valueType: 'domain',
+            value: 'evil.example',
+            indicatorId: 'indicator--domain-evil.example',
+            firstSeen: 1_000,
+            lastSeen: 1_000,
+            sources: ['feed-a'],
+          },
+          {
+            valueType: 'ipv4',
+            value: '10.0.0.1',
+            indicatorId: 'indicator--ipv4-10.0.0.1',
+            firstSeen: 1_000,
+            lastSeen: 1_000,
+            sources: ['feed-a'],
+          },
+          {
+            valueType: 'ipv4',
+            value: '10.0.0.2',
+            indicatorId: 'indicator--ipv4-10.0.0.2',
+            firstSeen: 1_000,
+            lastSeen: 1_000,
+            sources: ['feed-a'],
+          },
+        ]);
+      });
+
+      it('same poll twice creates nothing', async () => {
+        const collectionId = newCollectionId();
+        const values = [sighting('10.0.0.1'), sighting('10.0.0.2')];
+        await store.applyPoll(pollInput(collectionId, 'feed-a', 1_000, values));
+        const before = await store.queryObjects({
+          collectionId,
+          versions: [{ kind: 'all' }],
+          limit: 10,
+        });
+
+        let builds = 0;
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 2_000, values, {
+            buildIndicator: (s) => {
+              builds++;
+              return objectVersion({ id: s.indicatorId });
+            },
+          }),
+        );
+
+        expect(builds).toBe(0);
+        expect(summary).toEqual({
+          created: 0,
+          refreshed: 2,
+          objects: { added: 0, unchanged: 0, conflicts: [] },
+        });
+        const after = await store.queryObjects({
+          collectionId,
+          versions: [{ kind: 'all' }],
+          limit: 10,
+        });
+        expect(after.items).toEqual(before.items);
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries.map((entry) => [entry.firstSeen, entry.lastSeen])).toEqual([
+          [1_000, 2_000],
+          [1_000, 2_000],
+        ]);
+      });
+
+      it('second source shares indicator', async () => {
+        const collectionId = newCollectionId();
+        await store.applyPoll(pollInput(collectionId, 'feed-b', 1_000, [sighting('10.0.0.9')]));
+        let builds = 0;
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 3_000, [sighting('10.0.0.9')], {
+            buildIndicator: (s) => {
+              builds++;
+              return objectVersion({ id: s.indicatorId });
+            },
+          }),
+        );
+
+        expect(builds).toBe(0);
+        expect(summary.created).toBe(0);
+        expect(summary.refreshed).toBe(1);
+        expect(await store.listIndicatorEntries(collectionId)).toEqual([
+          {
+            valueType: 'ipv4',
+            value: '10.0.0.9',
+            indicatorId: 'indicator--ipv4-10.0.0.9',
+            firstSeen: 1_000,
+            lastSeen: 3_000,
+            sources: ['feed-a', 'feed-b'],
+          },
+        ]);
+      });
+
+      it('indicator stored by putObjects counts', async () => {
+        const collectionId = newCollectionId();
+        const value = sighting('10.1.1.1');
+        await store.putObjects(collectionId, [objectVersion({ id: value.indicatorId })]);
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [value], {
+            buildIndicator: () => {
+              throw new Error('buildIndicator must not be called for a stored indicator');
+            },
+          }),
+        );
+
+        expect(summary.created).toBe(0);
+        expect(summary.refreshed).toBe(1);
+      });
+
+      it('duplicate value counted once', async () => {
+        const collectionId = newCollectionId();
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [sighting('10.0.0.1'), sighting('10.0.0.1')]),
+        );
+
+        expect(summary.created).toBe(1);
+        expect(summary.refreshed).toBe(0);
+        expect(await store.listIndicatorEntries(collectionId)).toHaveLength(1);
+      });
+
+      it('extra objects and state stored', async () => {
+        const collectionId = newCollectionId();
+        const identity = objectVersion({ id: 'identity--hub' });
+        const state: SourceState = {
+          collectionId,
+          sourceId: 'feed-a',
+          etag: '"v1"',
+          lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT',
+          lastSuccessAt: 5_000,
+          lastValidCount: 1,
+          lastReport: { valid: 1, invalid: 0, notes: ['ok'] },
+        };
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 5_000, [sighting('10.0.0.1')], {
+            extraObjects: [identity],
+            state,
+          }),
+        );
+
+        expect(summary.objects.added).toBe(2);
+        expect(await store.getSourceState(collectionId, 'feed-a')).toEqual(state);
+        const page = await store.queryObjects({ collectionId, ids: [identity.id], limit: 10 });
+        expect(page.items.map((item) => item.json)).toEqual([identity.json]);
+
+        const again = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 6_000, [sighting('10.0.0.1')], {
+            extraObjects: [identity],
+            state,
+          }),
+        );
+        expect(again.objects).toEqual({ added: 0, unchanged: 1, conflicts: [] });
+      });
+
+      it('empty poll writes state', async () => {
+        const collectionId = newCollectionId();
+        const summary = await store.applyPoll(pollInput(collectionId, 'feed-a', 7_000, []));
+
+        expect(summary).toEqual({
+          created: 0,
+          refreshed: 0,
+          objects: { added: 0, unchanged: 0, conflicts: [] },
+        });
+        expect(await store.getSourceState(collectionId, 'feed-a')).toEqual({
+          collectionId,
+          sourceId: 'feed-a',
+          lastSuccessAt: 7_000,
+          lastValidCount: 0,
+        });
+      });
+
+      const atomic = capabilities.atomicPoll ?? true;
+      (atomic ? it : it.skip)('failure midway changes nothing', async () => {
+        const collectionId = newCollectionId();
+        const firstState: SourceState = {
+          collectionId,
+          sourceId: 'feed-a',
+          etag: '"v1"',
+          lastSuccessAt: 1_000,
+          lastValidCount: 1,
+        };
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [sighting('10.0.0.1')], { state: firstState }),
+        );
+        const objectsBefore = await store.queryObjects({
+          collectionId,
+          versions: [{ kind: 'all' }],
+          limit: 100,
+        });
+        const entriesBefore = await store.listIndicatorEntries(collectionId);
+
+        let builds = 0;
+        const failing = pollInput(
+          collectionId,
+          'feed-a',
+          2_000,
+          [sighting('10.0.0.1'), sighting('10.0.0.2'), sighting('10.0.0.3'), sighting('10.0.0.4')],
+          {
+            buildIndicator: (s) => {
+              builds++;
+              if (builds === 2) throw new Error('pattern builder failed');
+              return objectVersion({ id: s.indicatorId });
+            },
+            extraObjects: [objectVersion({ id: 'identity--extra' })],
+            state: { ...firstState, etag: '"v2"', lastSuccessAt: 2_000, lastValidCount: 4 },
+          },
+        );
+
+        await expect(store.applyPoll(failing)).rejects.toThrow('pattern builder failed');
+        expect(builds).toBe(2);
+        expect(await store.listIndicatorEntries(collectionId)).toEqual(entriesBefore);
+        const objectsAfter = await store.queryObjects({
+          collectionId,
+          versions: [{ kind: 'all' }],
+          limit: 100,
+        });
+        expect(objectsAfter.items).toEqual(objectsBefore.items);
+        expect(await store.getSourceState(collectionId, 'feed-a')).toEqual(firstState);
+      });
+
+      (atomic ? it : it.skip)('failure on first poll leaves nothing', async () => {
+        const collectionId = newCollectionId();
+        const failing = pollInput(
+          collectionId,
+          'feed-a',
+          1_000,
+          [sighting('10.0.0.1'), sighting('10.0.0.2')],
+          {
+            buildIndicator: (s) => {
+              if (s.value === '10.0.0.2') throw new Error('pattern builder failed');
+              return objectVersion({ id: s.indicatorId });
+            },
+          },
+        );
+
+        await expect(store.applyPoll(failing)).rejects.toThrow('pattern builder failed');
+        expect(await store.listIndicatorEntries(collectionId)).toEqual([]);
+        expect(await store.countObjects(collectionId)).toBe(0);
+        expect(await store.getSourceState(collectionId, 'feed-a')).toBeUndefined();
+      });
+    });
+
+    describe('listIndicatorEntries', () => {
+      it('filters by value type', async () => {
+        const collectionId = newCollectionId();
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [
+            sighting('b.example', 'domain'),
+            sighting('10.0.0.2'),
+            sighting('a.example', 'domain'),
+            sighting('http://x.example/', 'url'),
+          ]),
+        );
+
+        const domains = await store.listIndicatorEntries(collectionId, ['domain']);
+        expect(domains.map((entry) => entry.value)).toEqual(['a.example', 'b.example']);
+        const two = await store.listIndicatorEntries(collectionId, ['url', 'ipv4']);
+        expect(two.map((entry) => `${entry.valueType}:${entry.value}`)).toEqual([
+          'ipv4:10.0.0.2',
+          'url:http://x.example/',
+        ]);
+        expect(await store.listIndicatorEntries(collectionId, [])).toEqual([]);
+      });
+
+      it('orders by type then value', async () => {
+        const collectionId = newCollectionId();
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [
+            sighting('10.0.0.3'),
+            sighting('z.example', 'domain'),
+            sighting('10.0.0.1'),
+          ]),
+        );
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries.map((entry) => `${entry.valueType}:${entry.value}`)).toEqual([
+          'domain:z.example',
+          'ipv4:10.0.0.1',
+          'ipv4:10.0.0.3',
+        ]);
+      });
+
+      it('unknown collection', async () => {
+        expect(await store.listIndicatorEntries(newCollectionId())).toEqual([]);
+      });
+    });
+
+    describe('source state', () => {
+      it('round trip and replace', async () => {
+        const collectionId = newCollectionId();
+        const full: SourceState = {
+          collectionId,
+          sourceId: 'feed-a',
+          etag: 'W/"x"',
+          lastModified: 'Tue, 02 Jan 2024 00:00:00 GMT',
+          lastSuccessAt: 1_700_000_000_000_000,
+          lastValidCount: 12,
+          lastReport: { status: 'ok', counts: { valid: 12 }, warnings: [] },
+        };
+        await store.putSourceState(full);
+        expect(await store.getSourceState(collectionId, 'feed-a')).toEqual(full);
+
+        const partial: SourceState = {
+          collectionId,
+          sourceId: 'feed-a',
+          lastReport: { status: 'failed' },
+        };
+        await store.putSourceState(partial);
+        expect(await store.getSourceState(collectionId, 'feed-a')).toEqual(partial);
+      });
+
+      it('unknown source', async () => {
+        expect(await store.getSourceState(newCollectionId(), 'feed-a')).toBeUndefined();
+      });
+    });
+
+    describe('views', () => {
+      it('round trip', async () => {
+        const stored = view({ body: Buffer.from([0, 1, 2, 255, 254, 10]) });
+        await store.putView(stored);
+        const read = await store.getView(stored.collectionId, stored.name);
+
+        expect(read).toBeDefined();
+        expect(read?.body.equals(stored.body)).toBe(true);
+        expect({ ...read, body: undefined }).toEqual({ ...stored, body: undefined });
+        expect(await store.getViewEtag(stored.collectionId, stored.name)).toBe(stored.etag);
+      });
+
+      it('replace', async () => {
+        const first = view();
+        await store.putView(first);
+        const second = view({
+          collectionId: first.collectionId,
+          etag: '"def"',
+          body: Buffer.from('10.0.0.3\n'),
+          entryCount: 1,
+          renderedAt: first.renderedAt + 1,
+        });
+        await store.putView(second);
+
+        const read = await store.getView(first.collectionId, first.name);
+        expect(read?.etag).toBe('"def"');
+        expect(read?.body.toString()).toBe('10.0.0.3\n');
+        expect(read?.entryCount).toBe(1);
+        expect(read?.renderedAt).toBe(second.renderedAt);
+      });
+
+      it('unknown view', async () => {
+        expect(await store.getView(newCollectionId(), 'edl')).toBeUndefined();
+        expect(await store.getViewEtag(newCollectionId(), 'edl')).toBeUndefined();
+      });
+    });
+
+    describe('secrets', () => {
+      it('created once', async () => {
+        const name = `cursor-key-${randomUUID()}`;
+        let calls = 0;
+        const create = () => {
+          calls++;
+          return `secret-${calls}`;
+        };
+
+        expect(await store.getOrCreateSecret(name, create)).toBe('secret-1');
+        expect(await store.getOrCreateSecret(name, create)).toBe('secret-1');
+        expect(calls).toBe(1);
+      });
+    });
+
+    describe('second instance', () => {
+      const skipUnlessShared = () => fixture.openAnother === undefined;
+
+      it('sees the same data', async () => {
+        if (skipUnlessShared()) return;
+        const other = await (fixture.openAnother as () => Promise<Store>)();
+        await other.init();
+        const collectionId = newCollectionId();
+        const object = objectVersion();
+        await store.putObjects(collectionId, [object]);
+
+        const page = await other.queryObjects({ collectionId, limit: 10 });
+        expect(page.items.map((item) => item.json)).toEqual([object.json]);
+        const name = `shared-${randomUUID()}`;
+        expect(await store.getOrCreateSecret(name, () => 'one')).toBe('one');
+        expect(await other.getOrCreateSecret(name, () => 'two')).toBe('one');
+      });
+
+      it('concurrent writers', async () => {
+        if (skipUnlessShared()) return;
+        const other = await (fixture.openAnother as () => Promise<Store>)();
+        await other.init();
+        const collectionId = newCollectionId();
+        const batches = Array.from({ length: 20 }, () =>
+          Array.from({ length: 25 }, () => objectVersion()),
+        );
+        const shared = objectVersion();
+
+        const results = await Promise.all(
+          batches.map((batch, i) =>
+            (i % 2 === 0 ? store : other).putObjects(collectionId, [...batch, shared]),
+          ),
+        );
+
+        expect(results.reduce((sum, result) => sum + result.added, 0)).toBe(20 * 25 + 1);
+        expect(results.reduce((sum, result) => sum + result.unchanged, 0)).toBe(19);
+        const items = await readAll(store, { collectionId, limit: 100 });
+        expect(items).toHaveLength(20 * 25 + 1);
+        const dates = items.map((item) => item.dateAdded);
+        expect(new Set(dates).size).toBe(dates.length);
+        for (let i = 1; i < dates.length; i++) {
+          expect(dates[i]).toBeGreaterThan(dates[i - 1] as number);
+        }
+      });
+    });
+  });
+}
