@@ -1,0 +1,256 @@
+import { hostname } from 'node:os';
+
+import { Agenda, type AgendaBackend, type Job } from 'agenda';
+import type { Logger } from 'pino';
+
+/** Agenda job name of source polls. */
+export const POLL_JOB = 'poll-source';
+
+/** Data of a poll job; (collectionId, sourceId) identifies the job. */
+export interface PollJobData {
+  collectionId: string;
+  sourceId: string;
+}
+
+export type PollHandler = (data: PollJobData) => Promise<void>;
+
+export interface SchedulerOptions {
+  /** Job storage: `store.jobBackend()` of the SQLite store, or a MongoDB backend. */
+  backend: AgendaBackend;
+  logger: Logger;
+  /** How often this process looks for due jobs, in ms. Default 5000. */
+  processEveryMs?: number;
+  /**
+   * How long a job may hold its lock without renewal before another process
+   * takes it over, in ms. Running polls renew their lock every third of
+   * this. Default 600000 (10 minutes).
+   *
+   * NOTE: Agenda 6.2.6 checks a running job's lock every `lockLifetimeMs / 2`
+   * and leaves that timer pending after the job ends, so after `stop()` the
+   * process may stay alive that long unless it exits explicitly.
+   */
+  lockLifetimeMs?: number;
+  /** How long `stop()` waits for running polls before unlocking them, in ms. Default 30000. */
+  stopTimeoutMs?: number;
+  /** Maximum number of polls that run at once in this process. Default 4. */
+  concurrency?: number;
+  /** Name of this process in job records (`lastModifiedBy`). Default `host:pid`. */
+  name?: string;
+}
+
+/** A scheduled poll as stored. */
+export interface PollJobInfo extends PollJobData {
+  jobId: string;
+  intervalSeconds: number;
+  /** Null while a run is in progress or when the job will not run again. */
+  nextRunAt: Date | null;
+  lastRunAt?: Date;
+  lastFinishedAt?: Date;
+  failedAt?: Date;
+  failReason?: string;
+  /** Whether a process holds the job's lock, i.e. runs it or is about to. */
+  locked: boolean;
+}
+
+export interface Scheduler {
+  /** Sets the function that runs a poll. Call before `start()`. */
+  definePoll(handler: PollHandler): void;
+  /**
+   * Creates or updates the recurring poll of a source. The poll is due at
+   * once and then every `intervalSeconds` after each run starts.
+   */
+  schedulePoll(collectionId: string, sourceId: string, intervalSeconds: number): Promise<void>;
+  /** Removes the polls of every source not in `keys`; returns how many were removed. */
+  removePollsExcept(keys: PollJobData[]): Promise<number>;
+  listPolls(): Promise<PollJobInfo[]>;
+  /** Starts taking due jobs. */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs and waits up to `stopTimeoutMs` for running polls to
+   * finish. Polls still running then are unlocked so that another process
+   * can take them. Safe to call more than once.
+   */
+  stop(): Promise<void>;
+}
+
+export function createScheduler(options: SchedulerOptions): Scheduler {
+  return new AgendaScheduler(options);
+}
+
+class AgendaScheduler implements Scheduler {
+  private readonly agenda: Agenda;
+  private readonly logger: Logger;
+  private readonly lockLifetimeMs: number;
+  private readonly stopTimeoutMs: number;
+  private readonly concurrency: number;
+  /** Polls started by this process whose job record is not saved back yet, by job id. */
+  private readonly running = new Set<string>();
+  private readonly runningChanged = new Set<() => void>();
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: SchedulerOptions) {
+    this.logger = options.logger;
+    this.lockLifetimeMs = positive('lockLifetimeMs', options.lockLifetimeMs ?? 600_000);
+    this.stopTimeoutMs = positive('stopTimeoutMs', options.stopTimeoutMs ?? 30_000);
+    this.concurrency = positive('concurrency', options.concurrency ?? 4);
+    this.agenda = new Agenda({
+      backend: options.backend,
+      name: options.name ?? `${hostname()}:${process.pid}`,
+      processEvery: positive('processEveryMs', options.processEveryMs ?? 5000),
+      defaultLockLifetime: this.lockLifetimeMs,
+      maxConcurrency: this.concurrency,
+    });
+
+    this.agenda.on('error', (err: unknown) => {
+      this.logger.error({ err }, 'job scheduler error');
+    });
+    // Agenda emits `complete` after it has saved the job's state and lock.
+    this.agenda.on('complete', (job: Job) => {
+      if (this.running.delete(String(job.attrs._id))) {
+        for (const notify of this.runningChanged) notify();
+      }
+    });
+  }
+
+  definePoll(handler: PollHandler): void {
+    this.agenda.define(POLL_JOB, (job: Job) => this.runPoll(job, handler), {
+      concurrency: this.concurrency,
+      lockLifetime: this.lockLifetimeMs,
+    });
+  }
+
+  async schedulePoll(
+    collectionId: string,
+    sourceId: string,
+    intervalSeconds: number,
+  ): Promise<void> {
+    if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) {
+      throw new Error(
+        `Invalid poll interval ${intervalSeconds} for source ${sourceId} of collection ${collectionId}: ` +
+          'expected a positive number of seconds',
+      );
+    }
+    const data: PollJobData = { collectionId, sourceId };
+    const job = this.agenda.create<PollJobData>(POLL_JOB, data);
+    // A numeric interval is in ms; without a previous run it makes the job due now.
+    job.repeatEvery(Math.round(intervalSeconds * 1000));
+    job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
+    await job.save();
+  }
+
+  async removePollsExcept(keys: PollJobData[]): Promise<number> {
+    const keep = new Set(keys.map(keyOf));
+    const { jobs } = await this.agenda.queryJobs({ name: POLL_JOB });
+    const ids = jobs
+      .filter((job) => !keep.has(keyOf(job.data as PollJobData)))
+      .map((job) => job._id);
+    if (ids.length === 0) return 0;
+
+    const removed = await this.agenda.cancel({ ids });
+    this.logger.info({ count: removed }, 'poll jobs of removed sources deleted');
+    return removed;
+  }
+
+  async listPolls(): Promise<PollJobInfo[]> {
+    const { jobs } = await this.agenda.queryJobs({ name: POLL_JOB, sort: { name: 'asc' } });
+    return jobs.map((job) => {
+      const data = job.data as PollJobData;
+      const info: PollJobInfo = {
+        jobId: String(job._id),
+        collectionId: data.collectionId,
+        sourceId: data.sourceId,
+        intervalSeconds: Number(job.repeatInterval) / 1000,
+        nextRunAt: job.nextRunAt,
+        locked: job.lockedAt !== undefined,
+      };
+      if (job.lastRunAt) info.lastRunAt = job.lastRunAt;
+      if (job.lastFinishedAt) info.lastFinishedAt = job.lastFinishedAt;
+      if (job.failedAt) info.failedAt = job.failedAt;
+      if (job.failReason) info.failReason = job.failReason;
+      return info;
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.stopping !== undefined) throw new Error('Scheduler was stopped; create a new one');
+    await this.agenda.start();
+    this.started = true;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
+    if (!this.started) return;
+    // Stops the scan and unlocks jobs that are locked but not running yet.
+    await this.agenda.stop(false);
+
+    const finished = await this.waitForRunning(this.stopTimeoutMs);
+    if (finished) return;
+    const jobIds = [...this.running];
+    this.logger.warn(
+      { count: jobIds.length, jobIds, durationMs: this.stopTimeoutMs },
+      'poll jobs still running at stop deadline; unlocking them',
+    );
+    await this.agenda.db.unlockJobs(jobIds);
+  }
+
+  /** Resolves true once no poll of this process runs, or false after `timeoutMs`. */
+  private waitForRunning(timeoutMs: number): Promise<boolean> {
+    if (this.running.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (finished: boolean) => {
+        clearTimeout(timer);
+        this.runningChanged.delete(check);
+        resolve(finished);
+      };
+      const check = () => {
+        if (this.running.size === 0) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.runningChanged.add(check);
+    });
+  }
+
+  private async runPoll(job: Job, handler: PollHandler): Promise<void> {
+    const jobId = String(job.attrs._id);
+    const data = job.attrs.data as PollJobData;
+    const fields = { jobId, collectionId: data.collectionId, sourceId: data.sourceId };
+    const startedAt = performance.now();
+    this.running.add(jobId);
+    this.logger.info(fields, 'poll job started');
+
+    // Renews the lock so that a long poll is not taken over by another process.
+    const renewal = setInterval(() => {
+      job.touch().catch((err: unknown) => {
+        this.logger.warn({ ...fields, err }, 'poll job lock renewal failed');
+      });
+    }, this.lockLifetimeMs / 3);
+
+    try {
+      await handler(data);
+      const durationMs = Math.round(performance.now() - startedAt);
+      this.logger.info({ ...fields, durationMs }, 'poll job finished');
+    } catch (err) {
+      const durationMs = Math.round(performance.now() - startedAt);
+      this.logger.error({ ...fields, durationMs, err }, 'poll job failed');
+      throw err;
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+}
+
+function keyOf(data: PollJobData): string {
+  return JSON.stringify([data.collectionId, data.sourceId]);
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new Error(`Invalid scheduler option ${name}=${value}: expected a positive number`);
+  }
+  return value;
+}
