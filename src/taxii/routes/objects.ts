@@ -1,0 +1,145 @@
+/** The objects, object and object versions resources of a collection. */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+
+import type { StoredObject } from '../../store/index.js';
+import type { ResolvedTaxiiDeps } from '../deps.js';
+import { notFound } from '../errors.js';
+import { normaliseFilters, parseObjectFilters, type ObjectFilters } from '../filters.js';
+import { formatTimestampMicros } from '../timestamp.js';
+import {
+  envelopeHead,
+  fetchPage,
+  requireCollection,
+  requireReadable,
+  sendTaxii,
+  setDateAddedHeaders,
+  type FetchedPage,
+} from './common.js';
+
+const ALL_FILTERS = { id: true, type: true, version: true, specVersion: true };
+// Filters of a single object: match[id] and match[type] are ignored there.
+const OBJECT_FILTERS = { id: false, type: false, version: true, specVersion: true };
+const VERSIONS_FILTERS = { id: false, type: false, version: false, specVersion: true };
+
+/**
+ * Builds the envelope by joining the stored JSON texts, so that objects are
+ * served byte for byte as stored and never parsed again. An empty page is
+ * the empty envelope `{}`.
+ */
+function envelopeBody(page: FetchedPage): string {
+  const items = page.items;
+  if (items.length === 0) {
+    return '{}';
+  }
+  const texts = new Array<string>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    texts[i] = items[i]!.json;
+  }
+  return `${envelopeHead(page)},"objects":[${texts.join(',')}]}`;
+}
+
+function sendEnvelope(ctx: Context, page: FetchedPage): void {
+  setDateAddedHeaders(ctx, page);
+  sendTaxii(ctx, envelopeBody(page));
+}
+
+/** The version of a stored object as TAXII presents it: the version key, else `date_added`. */
+export function versionText(item: StoredObject): string {
+  return item.version === '' ? formatTimestampMicros(item.dateAdded) : item.version;
+}
+
+/** Rejects with 404 when no version of `objectId` is in the collection at all. */
+async function requireObject(
+  deps: ResolvedTaxiiDeps,
+  collectionId: string,
+  objectId: string,
+): Promise<void> {
+  const probe = await deps.store.queryObjects({
+    collectionId,
+    ids: [objectId],
+    versions: [{ kind: 'last' }],
+    limit: 1,
+    withoutBody: true,
+  });
+  if (probe.items.length === 0) {
+    throw notFound(`Object ${JSON.stringify(objectId)} is not in collection ${collectionId}.`);
+  }
+}
+
+export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): void {
+  router.get('/:root/collections/:collectionId/objects', async (ctx) => {
+    const collection = await requireCollection(ctx, deps);
+    requireReadable(collection);
+
+    const filters = parseObjectFilters(ctx.query, ALL_FILTERS);
+
+    const page = await fetchPage(
+      ctx,
+      deps,
+      'objects',
+      collection.id,
+      filters,
+      normaliseFilters(filters),
+      false,
+    );
+
+    sendEnvelope(ctx, page);
+  });
+
+  router.get('/:root/collections/:collectionId/objects/:objectId', async (ctx) => {
+    const collection = await requireCollection(ctx, deps);
+    requireReadable(collection);
+
+    const objectId = ctx.params['objectId'] ?? '';
+    const filters = { ...parseObjectFilters(ctx.query, OBJECT_FILTERS), ids: [objectId] };
+
+    const page = await fetchPage(
+      ctx,
+      deps,
+      'object',
+      collection.id,
+      filters,
+      normaliseFilters(filters),
+      false,
+    );
+    if (page.items.length === 0) {
+      // An empty page is `{}` when the object exists but the filters exclude it.
+      await requireObject(deps, collection.id, objectId);
+    }
+
+    sendEnvelope(ctx, page);
+  });
+
+  router.get('/:root/collections/:collectionId/objects/:objectId/versions', async (ctx) => {
+    const collection = await requireCollection(ctx, deps);
+    requireReadable(collection);
+
+    const objectId = ctx.params['objectId'] ?? '';
+    const filters: ObjectFilters = {
+      ...parseObjectFilters(ctx.query, VERSIONS_FILTERS),
+      ids: [objectId],
+      versions: [{ kind: 'all' }],
+    };
+
+    const page = await fetchPage(
+      ctx,
+      deps,
+      'versions',
+      collection.id,
+      filters,
+      normaliseFilters(filters),
+      true,
+    );
+    if (page.items.length === 0) {
+      await requireObject(deps, collection.id, objectId);
+    }
+
+    setDateAddedHeaders(ctx, page);
+    const body =
+      page.items.length === 0
+        ? '{}'
+        : `${envelopeHead(page)},"versions":${JSON.stringify(page.items.map(versionText))}}`;
+    sendTaxii(ctx, body);
+  });
+}
