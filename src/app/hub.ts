@@ -1,0 +1,226 @@
+import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { CollectionConfig, Config } from './config.js';
+import { createHttpApp } from './http.js';
+import { openStore, type OpenedStore } from './store.js';
+import { pollSource, type PollReport } from '../sources/poll.js';
+import { createTaxiiRouter } from '../taxii/index.js';
+import { createViewRouter, renderCollectionViews } from '../views/index.js';
+import { createScheduler, type Scheduler } from '../jobs/index.js';
+
+export const USER_AGENT = 'feedhub/0.1 (+TAXII 2.1 feed hub)';
+export const TAXII_API_ROOT = 'hub';
+
+export interface Hub {
+  /** Base URL the HTTP server listens on, when this process serves HTTP. */
+  url?: string;
+  /**
+   * Runs one poll of a source now, outside the schedule, with the same code
+   * as the poll job, and returns its report. Only a process running jobs has it.
+   */
+  pollNow?: (collectionId: string, sourceId: string) => Promise<PollReport | undefined>;
+  /** Stops everything once, in order; later calls return the same promise. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts the hub in order: store, collections, HTTP, jobs. This is
+ * the one composition root; every part gets only what it uses.
+ */
+export interface HubOptions {
+  /** How often the scheduler looks for due jobs, in ms; see `SchedulerOptions`. */
+  processEveryMs?: number;
+  /** How long a poll may hold its job lock without renewal, in ms; see `SchedulerOptions`. */
+  lockLifetimeMs?: number;
+}
+
+export async function startHub(
+  config: Config,
+  logger: Logger,
+  options: HubOptions = {},
+): Promise<Hub> {
+  const { settings } = config;
+  const role = settings.role;
+  if (!settings.mongodbUri) mkdirSync(settings.dataDir, { recursive: true });
+
+  const opened: OpenedStore = await openStore(settings, logger);
+  const { store } = opened;
+  await store.init();
+  await syncCollections(config.collections, opened, logger);
+
+  const viewNamesByCollection = new Map(
+    config.collections.map((c) => [c.id, c.views.map((v) => v.name)] as const),
+  );
+  let draining = false;
+  let server: Server | undefined;
+  let url: string | undefined;
+  if (role === 'api' || role === 'all') {
+    const cursorSecret = await store.getOrCreateSecret('taxii-cursor', () =>
+      randomBytes(32).toString('base64url'),
+    );
+    const app = createHttpApp({
+      store,
+      logger,
+      isDraining: () => draining,
+      routers: [
+        createTaxiiRouter({
+          store,
+          logger,
+          publicUrl: settings.publicUrl,
+          title: 'feedhub TAXII 2.1 server',
+          description: 'Indicators collected, normalised to STIX 2.1 and published by feedhub.',
+          apiRootPath: TAXII_API_ROOT,
+          maxPageSize: settings.taxiiMaxPageSize,
+          cursorSecret,
+        }),
+        createViewRouter({
+          store,
+          logger,
+          viewNames: (c) => viewNamesByCollection.get(c.id) ?? [],
+        }),
+      ],
+    });
+    server = createServer(app.callback());
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(settings.port, settings.host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    url = `http://${host}:${address.port}`;
+    logger.info({ url, publicUrl: settings.publicUrl }, 'http server listening');
+  }
+
+  let scheduler: Scheduler | undefined;
+  let pollNow: Hub['pollNow'];
+  if (role === 'worker' || role === 'all') {
+    const poller = createPoller(config, opened, logger);
+    pollNow = poller;
+    scheduler = await startJobs(config, opened, logger, poller, options);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true;
+      logger.info('hub stopping');
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+        logger.info('http server closed');
+      }
+      if (scheduler) {
+        await scheduler.stop();
+        logger.info('scheduler stopped');
+      }
+      await store.close();
+      logger.info('store closed');
+    })();
+    return stopping;
+  };
+
+  return { url, stop, pollNow };
+}
+
+async function syncCollections(
+  collections: readonly CollectionConfig[],
+  opened: OpenedStore,
+  logger: Logger,
+): Promise<void> {
+  for (const collection of collections) {
+    await opened.store.upsertCollection({
+      id: collection.id,
+      alias: collection.alias,
+      title: collection.title,
+      description: collection.description,
+      canRead: true,
+      canWrite: false,
+      mediaTypes: ['application/stix+json;version=2.1'],
+    });
+  }
+  logger.info({ count: collections.length }, 'collections loaded');
+}
+
+/** Builds the function that polls one source and re-renders its collection's views on change. */
+function createPoller(
+  config: Config,
+  opened: OpenedStore,
+  logger: Logger,
+): (collectionId: string, sourceId: string) => Promise<PollReport | undefined> {
+  const byId = new Map(config.collections.map((c) => [c.id, c]));
+  return async (collectionId, sourceId) => {
+    const collection = byId.get(collectionId);
+    const source = collection?.sources.find((s) => s.id === sourceId);
+    if (!collection || !source) {
+      logger.warn({ collectionId, sourceId }, 'poll requested for a source that is not configured');
+      return undefined;
+    }
+    const report = await pollSource(
+      { store: opened.store, logger, userAgent: USER_AGENT },
+      collectionId,
+      source,
+    );
+    if (report.outcome === 'applied') {
+      await renderViews(collection, opened, logger);
+    }
+    return report;
+  };
+}
+
+async function startJobs(
+  config: Config,
+  opened: OpenedStore,
+  logger: Logger,
+  poll: (collectionId: string, sourceId: string) => Promise<PollReport | undefined>,
+  options: HubOptions,
+): Promise<Scheduler> {
+  const scheduler = createScheduler({
+    backend: opened.jobBackend(),
+    logger,
+    processEveryMs: options.processEveryMs,
+    lockLifetimeMs: options.lockLifetimeMs,
+  });
+  scheduler.definePoll(async ({ collectionId, sourceId }) => {
+    await poll(collectionId, sourceId);
+  });
+
+  // Views are stored; rendering at start also covers a collection whose view list changed.
+  for (const collection of config.collections) {
+    await renderViews(collection, opened, logger);
+  }
+
+  const keys: { collectionId: string; sourceId: string }[] = [];
+  for (const collection of config.collections) {
+    for (const source of collection.sources) {
+      keys.push({ collectionId: collection.id, sourceId: source.id });
+      await scheduler.schedulePoll(collection.id, source.id, source.intervalSeconds);
+    }
+  }
+  await scheduler.removePollsExcept(keys);
+  await scheduler.start();
+  logger.info({ count: keys.length }, 'scheduler started');
+  return scheduler;
+}
+
+async function renderViews(
+  collection: CollectionConfig,
+  opened: OpenedStore,
+  logger: Logger,
+): Promise<void> {
+  const record = await opened.store.getCollection(collection.id);
+  if (!record) return;
+  const started = performance.now();
+  await renderCollectionViews(opened.store, record, [...collection.views]);
+  logger.info(
+    {
+      collectionId: collection.id,
+      durationMs: Math.round(performance.now() - started),
+      count: collection.views.length,
+    },
+    'views rendered',
+  );
+}
