@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CollectionConfig, Config } from './config.js';
 import { createHttpApp } from './http.js';
 import { openStore, type OpenedStore } from './store.js';
-import { pollSource, type PollReport } from '../sources/poll.js';
+import { pollSource, type PollReport } from '../sources/index.js';
 import { createTaxiiRouter } from '../taxii/index.js';
 import { createViewRouter, renderCollectionViews } from '../views/index.js';
 import { createScheduler, type Scheduler } from '../jobs/index.js';

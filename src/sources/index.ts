@@ -9,3 +9,14 @@ export {
   type TextListResult,
   type TextListStats,
 } from './text-list.js';
+export {
+  SOURCE_KINDS,
+  SourceRejectedError,
+  type ReadContext,
+  type ReadResult,
+  type ReadStats,
+  type SourceEntry,
+  type SourceKind,
+  type SourceSettings,
+} from './kinds.js';
+export { pollSource, type PollDeps, type PollOutcome, type PollReport, type PollSource } from './poll.js';

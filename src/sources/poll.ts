@@ -11,23 +11,14 @@ import {
   type TlpLevel,
 } from '../stix/index.js';
 import type { SightingInput, SourceState, Store } from '../store/index.js';
-import { fetchFeed } from './fetch.js';
-import { judgeBody, parseTextList } from './text-list.js';
+import { SOURCE_KINDS, type ReadStats, type SourceSettings } from './kinds.js';
 
 /** What a poll needs to know about its source; the collection config provides it. */
-export interface PollSource {
-  id: string;
-  name: string;
-  kind: 'text-list';
-  url: string;
-  valueType: ValueType | 'auto';
-  extract?: RegExp;
+export interface PollSource extends SourceSettings {
   confidence: number;
   tlp: TlpLevel;
   indicatorTypes: readonly string[];
   labels: readonly string[];
-  timeoutMs: number;
-  maxBytes: number;
 }
 
 export interface PollDeps {
@@ -41,33 +32,20 @@ export interface PollDeps {
 export type PollOutcome = 'applied' | 'not-modified' | 'failed';
 
 /** The run report of one poll, stored as the source's last report and logged. */
-export interface PollReport {
+export interface PollReport extends Partial<ReadStats> {
   outcome: PollOutcome;
   collectionId: string;
   sourceId: string;
   startedAt: string;
   durationMs: number;
-  bytes?: number;
-  lines?: number;
-  comments?: number;
-  blank?: number;
-  unmatched?: number;
-  valid?: number;
-  invalid?: number;
-  duplicates?: number;
-  invalidExamples?: { line: number; text: string; reason: string }[];
+  /** STIX objects the source delivered as they are. */
+  objectsRead?: number;
   created?: number;
   refreshed?: number;
   objectsAdded?: number;
+  /** Objects whose (id, version) was stored already with another body; the stored one stays. */
+  conflicts?: number;
   error?: string;
-}
-
-/** A poll whose body was fetched but judged unusable (an HTML page, mostly invalid lines, no entries). */
-export class PollRejectedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PollRejectedError';
-  }
 }
 
 function defaultNowMicros(): number {
@@ -78,7 +56,7 @@ function defaultNowMicros(): number {
  * Polls one source into its collection. The store applies the result in one
  * step, so a failure at any point (fetch, parse, judgement, a crash) leaves
  * the collection as it was. A failed poll changes only the source's last
- * report; its ETag and Last-Modified stay, so the next poll fetches again.
+ * report; its validators and cursor stay, so the next poll fetches again.
  */
 export async function pollSource(
   deps: PollDeps,
@@ -97,63 +75,47 @@ export async function pollSource(
     startedAt: new Date(startedMicros / 1000).toISOString(),
     durationMs: 0,
   };
+  const elapsed = () => Math.round(performance.now() - started);
 
   try {
-    const fetched = await fetchFeed(source.url, {
-      etag: previous?.etag,
-      lastModified: previous?.lastModified,
-      timeoutMs: source.timeoutMs,
-      maxBytes: source.maxBytes,
-      userAgent: deps.userAgent,
-    });
+    const kind = SOURCE_KINDS[source.kind];
+    if (!kind) throw new Error(`unknown source kind ${JSON.stringify(source.kind)}`);
 
-    if (fetched.kind === 'not-modified') {
+    const result = await kind.read({ source, previous, userAgent: deps.userAgent, logger: log });
+    if (result.kind === 'not-modified') {
       report.outcome = 'not-modified';
-      report.durationMs = Math.round(performance.now() - started);
+      report.durationMs = elapsed();
       await deps.store.putSourceState({
-        ...baseState(previous, collectionId, source.id),
+        ...keep(previous, collectionId, source.id),
         lastReport: { ...report },
       });
       log.info({ durationMs: report.durationMs }, 'poll found the source unchanged');
       return report;
     }
+    Object.assign(report, result.stats, { objectsRead: result.objects.length });
 
-    const parsed = await parseTextList(fetched.body, {
-      valueType: source.valueType,
-      extract: source.extract,
-      maxInvalidExamples: 5,
-    });
-    Object.assign(report, {
-      bytes: fetched.bytes(),
-      lines: parsed.stats.lines,
-      comments: parsed.stats.comments,
-      blank: parsed.stats.blank,
-      unmatched: parsed.stats.unmatched,
-      valid: parsed.stats.valid,
-      invalid: parsed.stats.invalid,
-      duplicates: parsed.stats.duplicates,
-      invalidExamples: parsed.stats.invalidExamples,
-    });
-
-    const judgement = judgeBody(parsed.stats);
-    if (!judgement.ok) {
-      throw new PollRejectedError(`rejected the body of ${source.url}: ${judgement.reason}`);
-    }
-
-    const identity = buildIdentity({
-      collectionId,
-      sourceId: source.id,
-      name: source.name,
-    });
     const marking = tlpMarking(source.tlp);
     const creatorId = identityId(collectionId, source.id);
-
-    const sightings: SightingInput[] = parsed.entries.map((entry) => ({
+    const sightings: SightingInput[] = result.entries.map((entry) => ({
       valueType: entry.type,
       value: entry.value,
       indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
     }));
+    const extraObjects = [...result.objects];
+    if (sightings.length > 0) {
+      extraObjects.push(buildIdentity({ collectionId, sourceId: source.id, name: source.name }));
+      extraObjects.push(toStoredVersion(marking.json));
+    }
 
+    const newState: SourceState = {
+      collectionId,
+      sourceId: source.id,
+      etag: result.etag,
+      lastModified: result.lastModified,
+      lastSuccessAt: startedMicros,
+      lastValidCount: result.stats.valid,
+      cursor: result.cursor ?? previous?.cursor,
+    };
     const applied = await deps.store.applyPoll({
       collectionId,
       sourceId: source.id,
@@ -172,37 +134,20 @@ export async function pollSource(
           createdMicros: startedMicros,
           validFromMicros: startedMicros,
         }),
-      extraObjects: [identity, toStoredVersion(marking.json)],
-      state: {
-        collectionId,
-        sourceId: source.id,
-        etag: fetched.etag,
-        lastModified: fetched.lastModified,
-        lastSuccessAt: startedMicros,
-        lastValidCount: parsed.stats.valid,
-        lastReport: finish(report, 'applied', started, {
-          created: 0,
-          refreshed: 0,
-          objectsAdded: 0,
-        }),
-      },
+      extraObjects,
+      // Counts are known only once the poll is applied; the final report replaces this one below.
+      state: { ...newState, lastReport: { ...report, outcome: 'applied', durationMs: elapsed() } },
     });
 
-    // The stored report was written before the counts were known; store the final one.
-    finish(report, 'applied', started, {
+    Object.assign(report, {
+      outcome: 'applied',
+      durationMs: elapsed(),
       created: applied.created,
       refreshed: applied.refreshed,
       objectsAdded: applied.objects.added,
+      conflicts: applied.objects.conflicts.length,
     });
-    await deps.store.putSourceState({
-      collectionId,
-      sourceId: source.id,
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      lastSuccessAt: startedMicros,
-      lastValidCount: parsed.stats.valid,
-      lastReport: { ...report },
-    });
+    await deps.store.putSourceState({ ...newState, lastReport: { ...report } });
     log.info(
       {
         durationMs: report.durationMs,
@@ -210,40 +155,32 @@ export async function pollSource(
         created: report.created,
         refreshed: report.refreshed,
         invalid: report.invalid,
+        objectsAdded: report.objectsAdded,
       },
       'poll applied',
     );
     return report;
   } catch (error) {
-    finish(report, 'failed', started, { error: (error as Error).message });
+    report.outcome = 'failed';
+    report.durationMs = elapsed();
+    report.error = (error as Error).message;
     log.warn(
-      { err: error, durationMs: report.durationMs, invalidExamples: report.invalidExamples },
+      { err: error, durationMs: report.durationMs },
       'poll failed; collection left unchanged',
     );
     await deps.store.putSourceState({
-      ...baseState(previous, collectionId, source.id),
+      ...keep(previous, collectionId, source.id),
       lastReport: { ...report },
     });
     return report;
   }
 }
 
-function baseState(
+/** The previous state with only the report to be replaced: validators and cursor stay. */
+function keep(
   previous: SourceState | undefined,
   collectionId: string,
   sourceId: string,
 ): SourceState {
   return { ...(previous ?? {}), collectionId, sourceId };
-}
-
-function finish(
-  report: PollReport,
-  outcome: PollOutcome,
-  started: number,
-  fields: Partial<PollReport>,
-): Record<string, unknown> {
-  Object.assign(report, fields);
-  report.outcome = outcome;
-  report.durationMs = Math.round(performance.now() - started);
-  return { ...report };
 }

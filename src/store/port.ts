@@ -130,6 +130,8 @@ export interface SourceState {
   lastValidCount?: number;
   /** The last run report, as a JSON-serialisable object. */
   lastReport?: Record<string, unknown>;
+  /** Where an incremental source resumes, e.g. a TAXII `added_after`; kind-specific JSON. */
+  cursor?: Record<string, unknown>;
 }
 
 /** Everything one poll changes, applied all at once or not at all. */

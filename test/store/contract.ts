@@ -1032,6 +1032,7 @@ export function runStoreContract(
           lastSuccessAt: 1_700_000_000_000_000,
           lastValidCount: 12,
           lastReport: { status: 'ok', counts: { valid: 12 }, warnings: [] },
+          cursor: { addedAfter: '2024-01-02T00:00:00.123456Z', pages: 3 },
         };
         await store.putSourceState(full);
         expect(await store.getSourceState(collectionId, 'feed-a')).toEqual(full);

@@ -17,6 +17,7 @@ type SourceStateRow = {
   lastSuccessAt: number | null;
   lastValidCount: number | null;
   lastReport: string | null;
+  cursor: string | null;
 };
 
 type EntryRow = Omit<IndicatorEntry, 'sources'> & { sources: string };
@@ -29,7 +30,16 @@ export class PollTables {
   >;
   private readonly readState: Database.Statement<[string, string], SourceStateRow>;
   private readonly writeState: Database.Statement<
-    [string, string, string | null, string | null, number | null, number | null, string | null]
+    [
+      string,
+      string,
+      string | null,
+      string | null,
+      number | null,
+      number | null,
+      string | null,
+      string | null,
+    ]
   >;
   private readonly listAll: Database.Statement<[string], EntryRow>;
   private readonly listTypes: Database.Statement<[string, string], EntryRow>;
@@ -53,13 +63,14 @@ export class PollTables {
     );
     this.readState = db.prepare(
       `SELECT etag, last_modified AS lastModified, last_success_at AS lastSuccessAt,
-         last_valid_count AS lastValidCount, last_report AS lastReport
+         last_valid_count AS lastValidCount, last_report AS lastReport, cursor
        FROM source_state WHERE collection_id = ? AND source_id = ?`,
     );
     this.writeState = db.prepare(
       `INSERT OR REPLACE INTO source_state
-         (collection_id, source_id, etag, last_modified, last_success_at, last_valid_count, last_report)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+         (collection_id, source_id, etag, last_modified, last_success_at, last_valid_count,
+          last_report, cursor)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const listSql = (typeFilter: string) =>
       `SELECT value_type AS valueType, value, min(indicator_id) AS indicatorId,
@@ -132,6 +143,7 @@ export class PollTables {
     if (row.lastReport !== null) {
       state.lastReport = JSON.parse(row.lastReport) as Record<string, unknown>;
     }
+    if (row.cursor !== null) state.cursor = JSON.parse(row.cursor) as Record<string, unknown>;
     return state;
   }
 
@@ -144,6 +156,7 @@ export class PollTables {
       state.lastSuccessAt ?? null,
       state.lastValidCount ?? null,
       state.lastReport === undefined ? null : JSON.stringify(state.lastReport),
+      state.cursor === undefined ? null : JSON.stringify(state.cursor),
     );
   }
 

@@ -102,6 +102,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX agenda_jobs_unique ON agenda_jobs (unique_key) WHERE unique_key IS NOT NULL;
   CREATE UNIQUE INDEX agenda_jobs_single ON agenda_jobs (name) WHERE type = 'single';
   `,
+  // 2: where an incremental source (TAXII added_after, MISP timestamps) resumes, as JSON.
+  `
+  ALTER TABLE source_state ADD COLUMN cursor TEXT;
+  `,
 ];
 
 /**
