@@ -19,4 +19,10 @@ export {
   type SourceKind,
   type SourceSettings,
 } from './kinds.js';
-export { pollSource, type PollDeps, type PollOutcome, type PollReport, type PollSource } from './poll.js';
+export {
+  pollSource,
+  type PollDeps,
+  type PollOutcome,
+  type PollReport,
+  type PollSource,
+} from './poll.js';
