@@ -56,8 +56,10 @@ export interface Scheduler {
   /** Sets the function that runs a poll. Call before `start()`. */
   definePoll(handler: PollHandler): void;
   /**
-   * Creates or updates the recurring poll of a source. The poll is due at
-   * once and then every `intervalSeconds` after each run starts.
+   * Creates or updates the recurring poll of a source. A new poll, or one
+   * whose interval changed or whose last run is older than the interval, is
+   * due at once; a poll that ran within its interval keeps its schedule.
+   * Then it runs every `intervalSeconds` after each run starts.
    */
   schedulePoll(collectionId: string, sourceId: string, intervalSeconds: number): Promise<void>;
   /** Removes the polls of every source not in `keys`; returns how many were removed. */
@@ -132,9 +134,25 @@ class AgendaScheduler implements Scheduler {
       );
     }
     const data: PollJobData = { collectionId, sourceId };
+    const intervalMs = Math.round(intervalSeconds * 1000);
+
+    // A process that joins others, or restarts soon after a poll, keeps the
+    // stored schedule: the poll runs once per interval however many workers start.
+    const existing = (await this.listPolls()).find(
+      (poll) => poll.collectionId === collectionId && poll.sourceId === sourceId,
+    );
+    if (
+      existing &&
+      existing.intervalSeconds * 1000 === intervalMs &&
+      existing.lastRunAt !== undefined &&
+      existing.lastRunAt.getTime() + intervalMs > Date.now()
+    ) {
+      return;
+    }
+
     const job = this.agenda.create<PollJobData>(POLL_JOB, data);
     // A numeric interval is in ms; without a previous run it makes the job due now.
-    job.repeatEvery(Math.round(intervalSeconds * 1000));
+    job.repeatEvery(intervalMs);
     job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
     await job.save();
   }

@@ -107,6 +107,30 @@ describe('scheduler', () => {
     expect(poll?.nextRunAt?.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
   });
 
+  it('second start keeps a recent poll', async () => {
+    const store = await openStore(newFile());
+    const calls: string[] = [];
+    const first = newScheduler(store, async () => {
+      calls.push('first');
+    });
+    await first.scheduler.schedulePoll('c1', 's1', 3600);
+    await first.scheduler.start();
+    await waitFor(() => first.lines.some((line) => line.msg === 'poll job finished'));
+    await first.scheduler.stop();
+
+    // Another worker (or a restart) within the interval schedules the same source.
+    const second = newScheduler(store, async () => {
+      calls.push('second');
+    });
+    await second.scheduler.schedulePoll('c1', 's1', 3600);
+    await second.scheduler.start();
+    await delay(500);
+
+    expect(calls).toEqual(['first']);
+    const [poll] = await second.scheduler.listPolls();
+    expect(poll?.nextRunAt?.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+
   it('poll job survives reopen', async () => {
     const file = newFile();
     const first = createSqliteStore({ file });
