@@ -7,6 +7,19 @@
  * stay below 2^53 until the year 2255, so a JS number holds them exactly.
  */
 
+/**
+ * Who may use a collection over TAXII. Principal names are those of the
+ * principals file; `*` in a list stands for every authenticated principal.
+ */
+export interface CollectionAccess {
+  /** Whether anyone, with or without credentials, may read. */
+  public: boolean;
+  /** Principals that may read. */
+  read: string[];
+  /** Principals that may add objects; deleting needs both read and write. */
+  write: string[];
+}
+
 /** A TAXII collection as the hub keeps it. */
 export interface CollectionRecord {
   /** TAXII collection id (a UUID). */
@@ -15,10 +28,18 @@ export interface CollectionRecord {
   alias: string;
   title: string;
   description?: string;
-  /** Whether TAXII clients may read and write this collection. */
+  /**
+   * Whether TAXII clients may read and write this collection at all; `access`
+   * then says which clients. False turns the operation off for everyone.
+   */
   canRead: boolean;
   canWrite: boolean;
   mediaTypes: string[];
+  /**
+   * Per-principal grants. Absent means `{ public: canRead, read: [], write: [] }`:
+   * readable by anyone when `canRead`, writable by no one.
+   */
+  access?: CollectionAccess;
 }
 
 /**
@@ -74,6 +95,48 @@ export interface ObjectQuery {
   limit: number;
   /** When true, returned items carry an empty `json` (manifest queries). */
   withoutBody?: boolean;
+  /**
+   * When true, only versions in the highest `spec_version` stored for their
+   * object match, and `first`/`last` pick among those. Spec versions compare
+   * as text, which orders `2.0` before `2.1`.
+   */
+  latestSpecVersion?: boolean;
+}
+
+/**
+ * The versions of one object to delete. The filters mean what they mean in
+ * `ObjectQuery`; `versions` defaults to every version.
+ */
+export interface ObjectDeletion {
+  collectionId: string;
+  id: string;
+  versions?: VersionSelector[];
+  specVersions?: string[];
+  latestSpecVersion?: boolean;
+}
+
+/** One object in a TAXII status resource. */
+export interface StatusDetail {
+  id: string;
+  /** The object's version as a TAXII timestamp. */
+  version: string;
+  message?: string;
+}
+
+/** The outcome of one TAXII add-objects request, kept so that clients can poll it. */
+export interface StatusRecord {
+  /** Status id (a UUID). */
+  id: string;
+  collectionId: string;
+  /** Name of the principal that made the request; only it may read the status. */
+  principal: string;
+  /** Micros at which the request arrived. */
+  requestTimestamp: number;
+  status: 'complete' | 'pending';
+  totalCount: number;
+  successes: StatusDetail[];
+  failures: StatusDetail[];
+  pendings: StatusDetail[];
 }
 
 export interface PagePosition {
@@ -149,6 +212,18 @@ export interface PollResultInput {
   /** Further objects to store with the poll (identity, marking definitions). */
   extraObjects: ObjectVersionInput[];
   state: SourceState;
+  /**
+   * Builds every new version of a hub indicator that this poll causes,
+   * `created` ones included; `buildIndicator` is then not called. Without
+   * it, only new values get an indicator and no other version is written.
+   */
+  buildVersion?: (change: IndicatorChange) => ObjectVersionInput;
+  /**
+   * Set only for a complete, plausible poll: every active sighting of this
+   * source that the poll did not see has missed once more, and one that has
+   * now missed `withdrawAfter` consecutive complete polls is withdrawn.
+   */
+  missing?: { withdrawAfter: number };
 }
 
 export interface PollResultSummary {
@@ -156,6 +231,83 @@ export interface PollResultSummary {
   created: number;
   /** Values already known that this poll saw again. */
   refreshed: number;
+  objects: PutObjectsResult;
+  /** Values whose every sighting had been withdrawn and that this poll listed again. */
+  reactivated?: number;
+  /** Sightings of this source that the poll missed but that stay active for now. */
+  missed?: number;
+  /** Values that this poll withdrew: their last active sighting was withdrawn. */
+  withdrawn?: number;
+  /** Values whose set of active sources changed but that stay active. */
+  merged?: number;
+}
+
+/** Why a sighting stopped counting. */
+export type WithdrawalReason = 'missing' | 'expired';
+
+/** One source's sighting of a value, as stored. */
+export interface SightingRecord {
+  sourceId: string;
+  indicatorId: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** Consecutive complete polls of the source that did not list the value. */
+  missed: number;
+  /** True for the sighting that made the hub create the indicator. */
+  creator: boolean;
+  /** Micros at which the sighting stopped counting; absent while it is active. */
+  withdrawnAt?: number;
+  withdrawalReason?: WithdrawalReason;
+}
+
+/**
+ * A value whose hub indicator needs a new version. A value is active while
+ * at least one of its sightings is active; views list only active values.
+ * - `created`: the first sighting of a value without an indicator.
+ * - `merged`: the set of active sources changed and the value stays active.
+ * - `reactivated`: a value without an active sighting was listed again.
+ * - `withdrawn` / `expired`: the last active sighting was withdrawn because
+ *   its source stopped listing the value, or because it aged out.
+ */
+export interface IndicatorChange {
+  kind: 'created' | 'merged' | 'reactivated' | 'withdrawn' | 'expired';
+  valueType: string;
+  value: string;
+  indicatorId: string;
+  /** Micros of the change: the poll's `seenAt` or the aging run's `now`. */
+  at: number;
+  /** Version key of the first stored version of the indicator; absent for `created`. */
+  firstVersion?: string;
+  /** Version key of the latest stored version of the indicator; absent for `created`. */
+  lastVersion?: string;
+  /** Every sighting of the value in the collection after the change, active or not. */
+  sightings: SightingRecord[];
+}
+
+/** Ages the sightings of one source out: those older than `maxAgeMicros` by `basis`. */
+export interface AgingRule {
+  sourceId: string;
+  /** Value types the rule applies to; absent means every type. */
+  valueTypes?: string[];
+  basis: 'first-seen' | 'last-seen';
+  maxAgeMicros: number;
+}
+
+export interface ExpireInput {
+  collectionId: string;
+  /** Micros of the aging run; a sighting expires when `basis + maxAgeMicros <= now`. */
+  now: number;
+  rules: AgingRule[];
+  buildVersion: (change: IndicatorChange) => ObjectVersionInput;
+}
+
+export interface ExpireSummary {
+  /** Sightings that expired. */
+  sightings: number;
+  /** Values that expired: their last active sighting expired. */
+  expired: number;
+  /** Values that lost a source but stay active. */
+  merged: number;
   objects: PutObjectsResult;
 }
 
@@ -189,10 +341,25 @@ export interface Store {
   queryObjects(query: ObjectQuery): Promise<ObjectPage>;
   /** Counts all stored versions of a collection. */
   countObjects(collectionId: string): Promise<number>;
+  /**
+   * Deletes the versions of one object that match `deletion` and returns how
+   * many were deleted. `date_added` values of deleted versions are not reused.
+   */
+  deleteObjectVersions(deletion: ObjectDeletion): Promise<number>;
+
+  /** Stores a status resource, replacing one with the same id. */
+  putStatus(status: StatusRecord): Promise<void>;
+  getStatus(id: string): Promise<StatusRecord | undefined>;
+  /** Deletes the statuses of requests that arrived before `requestedBefore` (micros); returns how many. */
+  purgeStatuses(requestedBefore: number): Promise<number>;
 
   /** Applies one poll atomically: sightings, new indicators, extra objects and source state. */
   applyPoll(input: PollResultInput): Promise<PollResultSummary>;
-  /** Lists the values of a collection, optionally of some value types only, ordered by type then value. */
+  /**
+   * Lists the active values of a collection (those with at least one active
+   * sighting), optionally of some value types only, ordered by type then
+   * value. `sources` names the sources of the active sightings only.
+   */
   listIndicatorEntries(collectionId: string, valueTypes?: string[]): Promise<IndicatorEntry[]>;
 
   getSourceState(collectionId: string, sourceId: string): Promise<SourceState | undefined>;
@@ -209,6 +376,15 @@ export interface Store {
   getView(collectionId: string, name: string): Promise<RenderedView | undefined>;
   /** Returns the etag of a stored view without reading its body. */
   getViewEtag(collectionId: string, name: string): Promise<string | undefined>;
+
+  /**
+   * Withdraws, in one step, the active sightings that an aging rule expires,
+   * and stores the indicator versions that this causes. Idempotent: a second
+   * run at the same `now` changes nothing.
+   */
+  expireSightings(input: ExpireInput): Promise<ExpireSummary>;
+  /** Returns every sighting of one value in a collection, active or not, by source id. */
+  listSightings(collectionId: string, valueType: string, value: string): Promise<SightingRecord[]>;
 }
 
 /** A storage failure, e.g. an unreachable database. Never carries HTTP semantics. */

@@ -8,9 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import type {
   CollectionRecord,
+  IndicatorChange,
   ObjectQuery,
   ObjectVersionInput,
   PollResultInput,
+  PollResultSummary,
   RenderedView,
   SightingInput,
   SourceState,
@@ -1100,6 +1102,387 @@ export function runStoreContract(
         expect(await store.getOrCreateSecret(name, create)).toBe('secret-1');
         expect(await store.getOrCreateSecret(name, create)).toBe('secret-1');
         expect(calls).toBe(1);
+      });
+    });
+
+    describe('TAXII additions', () => {
+      const spec = (id: string, second: number, specVersion: string) =>
+        objectVersion({ id, version: versionKey(second), specVersion });
+
+      it('access round trip', async () => {
+        const record = collectionRecord({
+          access: { public: false, read: ['alice', '*'], write: ['bob'] },
+        });
+        await store.upsertCollection(record);
+
+        expect(await store.getCollection(record.id)).toEqual(record);
+        const plain = collectionRecord();
+        await store.upsertCollection(plain);
+        expect((await store.getCollection(plain.id))?.access).toBeUndefined();
+      });
+
+      it('latest spec version only', async () => {
+        const collectionId = newCollectionId();
+        const mixed = 'indicator--00000000-0000-4000-8000-0000000000a1';
+        const old = 'indicator--00000000-0000-4000-8000-0000000000a2';
+        await store.putObjects(collectionId, [
+          spec(mixed, 1, '2.0'),
+          spec(mixed, 2, '2.1'),
+          spec(mixed, 3, '2.0'),
+          spec(old, 1, '2.0'),
+        ]);
+
+        const last = await store.queryObjects({ collectionId, limit: 10, latestSpecVersion: true });
+        const all = await store.queryObjects({
+          collectionId,
+          limit: 10,
+          latestSpecVersion: true,
+          versions: [{ kind: 'all' }],
+        });
+
+        expect(versionsOf(last.items)).toEqual([
+          `${mixed}@${versionKey(2)}`,
+          `${old}@${versionKey(1)}`,
+        ]);
+        expect(versionsOf(all.items)).toEqual([
+          `${mixed}@${versionKey(2)}`,
+          `${old}@${versionKey(1)}`,
+        ]);
+      });
+
+      it('delete selected versions', async () => {
+        const collectionId = newCollectionId();
+        const id = 'indicator--00000000-0000-4000-8000-0000000000b1';
+        const other = objectVersion();
+        await store.putObjects(collectionId, [
+          spec(id, 1, '2.1'),
+          spec(id, 2, '2.1'),
+          spec(id, 3, '2.1'),
+          other,
+        ]);
+
+        const none = await store.deleteObjectVersions({
+          collectionId,
+          id,
+          versions: [{ kind: 'at', version: versionKey(9) }],
+        });
+        const first = await store.deleteObjectVersions({
+          collectionId,
+          id,
+          versions: [{ kind: 'first' }],
+        });
+
+        expect(none).toBe(0);
+        expect(first).toBe(1);
+        const left = await readAll(store, {
+          collectionId,
+          ids: [id],
+          versions: [{ kind: 'all' }],
+          limit: 10,
+        });
+        expect(left.map((item) => item.version)).toEqual([versionKey(2), versionKey(3)]);
+        const newFirst = await store.queryObjects({
+          collectionId,
+          ids: [id],
+          versions: [{ kind: 'first' }],
+          limit: 10,
+        });
+        expect(newFirst.items.map((item) => item.version)).toEqual([versionKey(2)]);
+      });
+
+      it('delete all versions and last', async () => {
+        const collectionId = newCollectionId();
+        const id = 'indicator--00000000-0000-4000-8000-0000000000b2';
+        const other = objectVersion();
+        await store.putObjects(collectionId, [spec(id, 1, '2.1'), spec(id, 2, '2.1'), other]);
+
+        const removedLast = await store.deleteObjectVersions({
+          collectionId,
+          id,
+          versions: [{ kind: 'last' }],
+        });
+        const lastNow = await store.queryObjects({ collectionId, ids: [id], limit: 10 });
+        const removedAll = await store.deleteObjectVersions({ collectionId, id });
+
+        expect(removedLast).toBe(1);
+        expect(lastNow.items.map((item) => item.version)).toEqual([versionKey(1)]);
+        expect(removedAll).toBe(1);
+        expect(await store.countObjects(collectionId)).toBe(1);
+      });
+
+      it('date_added not reused after delete', async () => {
+        const collectionId = newCollectionId();
+        const first = objectVersion();
+        await store.putObjects(collectionId, [first]);
+        const before = (await store.queryObjects({ collectionId, limit: 10 })).items[0];
+        await store.deleteObjectVersions({ collectionId, id: first.id });
+
+        await store.putObjects(collectionId, [objectVersion()]);
+
+        const after = (await store.queryObjects({ collectionId, limit: 10 })).items[0];
+        expect(after?.dateAdded).toBeGreaterThan(before?.dateAdded as number);
+      });
+
+      it('status round trip and purge', async () => {
+        const old = {
+          id: randomUUID(),
+          collectionId: newCollectionId(),
+          principal: 'alice',
+          requestTimestamp: 1_000,
+          status: 'complete' as const,
+          totalCount: 2,
+          successes: [{ id: 'indicator--x', version: '2024-01-01T00:00:00.000000Z' }],
+          failures: [{ id: 'indicator--y', version: '', message: 'invalid' }],
+          pendings: [],
+        };
+        const fresh = { ...old, id: randomUUID(), requestTimestamp: 5_000 };
+        await store.putStatus(old);
+        await store.putStatus(fresh);
+
+        expect(await store.getStatus(old.id)).toEqual(old);
+        expect(await store.purgeStatuses(2_000)).toBeGreaterThanOrEqual(1);
+        expect(await store.getStatus(old.id)).toBeUndefined();
+        expect(await store.getStatus(fresh.id)).toEqual(fresh);
+        expect(await store.getStatus(randomUUID())).toBeUndefined();
+      });
+    });
+
+    describe('sighting life cycle', () => {
+      /** Records every change and builds a version whose key grows with each change. */
+      function recorder(): {
+        changes: IndicatorChange[];
+        build: (change: IndicatorChange) => ObjectVersionInput;
+      } {
+        const changes: IndicatorChange[] = [];
+        return {
+          changes,
+          build: (change) => {
+            changes.push(change);
+            return objectVersion({ id: change.indicatorId, version: versionKey(changes.length) });
+          },
+        };
+      }
+
+      function poll(
+        collectionId: string,
+        sourceId: string,
+        seenAt: number,
+        values: string[],
+        build: (change: IndicatorChange) => ObjectVersionInput,
+        withdrawAfter?: number,
+      ): Promise<PollResultSummary> {
+        return store.applyPoll(
+          pollInput(
+            collectionId,
+            sourceId,
+            seenAt,
+            values.map((v) => sighting(v)),
+            {
+              buildVersion: build,
+              missing: withdrawAfter === undefined ? undefined : { withdrawAfter },
+            },
+          ),
+        );
+      }
+
+      async function activeValues(collectionId: string): Promise<string[]> {
+        return (await store.listIndicatorEntries(collectionId)).map((entry) => entry.value);
+      }
+
+      it('created change carries the sighting', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        const summary = await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+
+        expect(summary.created).toBe(1);
+        expect(changes).toHaveLength(1);
+        expect(changes[0]).toMatchObject({
+          kind: 'created',
+          value: '10.0.0.1',
+          at: 1_000,
+          sightings: [{ sourceId: 'feed-a', firstSeen: 1_000, lastSeen: 1_000, creator: true }],
+        });
+        expect(changes[0]?.firstVersion).toBeUndefined();
+      });
+
+      it('missing value withdrawn after threshold', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 2);
+
+        const second = await poll(collectionId, 'feed-a', 2_000, ['10.0.0.1'], build, 2);
+        expect(second.missed).toBe(1);
+        expect(second.withdrawn).toBe(0);
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1', '10.0.0.2']);
+
+        const third = await poll(collectionId, 'feed-a', 3_000, ['10.0.0.1'], build, 2);
+        expect(third.withdrawn).toBe(1);
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1']);
+        const withdrawn = changes.at(-1);
+        expect(withdrawn).toMatchObject({ kind: 'withdrawn', value: '10.0.0.2', at: 3_000 });
+        expect(withdrawn?.firstVersion).toBe(versionKey(2));
+        expect(withdrawn?.lastVersion).toBe(versionKey(2));
+        expect(await store.listSightings(collectionId, 'ipv4', '10.0.0.2')).toEqual([
+          {
+            sourceId: 'feed-a',
+            indicatorId: 'indicator--ipv4-10.0.0.2',
+            firstSeen: 1_000,
+            lastSeen: 1_000,
+            missed: 2,
+            creator: true,
+            withdrawnAt: 3_000,
+            withdrawalReason: 'missing',
+          },
+        ]);
+      });
+
+      it('seen again resets misses', async () => {
+        const collectionId = newCollectionId();
+        const { build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 2);
+        await poll(collectionId, 'feed-a', 2_000, [], build, 2);
+        await poll(collectionId, 'feed-a', 3_000, ['10.0.0.1'], build, 2);
+        const fourth = await poll(collectionId, 'feed-a', 4_000, [], build, 2);
+
+        expect(fourth.withdrawn).toBe(0);
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1']);
+      });
+
+      it('without missing nothing withdrawn', async () => {
+        const collectionId = newCollectionId();
+        const { build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build);
+        const second = await poll(collectionId, 'feed-a', 2_000, ['10.0.0.1'], build);
+
+        expect(second.withdrawn).toBe(0);
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1', '10.0.0.2']);
+      });
+
+      it('returning value reactivated', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+        await poll(collectionId, 'feed-a', 2_000, ['10.0.0.9'], build, 1);
+        const third = await poll(collectionId, 'feed-a', 3_000, ['10.0.0.1', '10.0.0.9'], build, 1);
+
+        expect(third.reactivated).toBe(1);
+        expect(third.created).toBe(0);
+        const change = changes.at(-1);
+        expect(change).toMatchObject({ kind: 'reactivated', value: '10.0.0.1', at: 3_000 });
+        expect(change?.sightings).toMatchObject([{ sourceId: 'feed-a', firstSeen: 3_000 }]);
+        expect(change?.sightings[0]?.withdrawnAt).toBeUndefined();
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1', '10.0.0.9']);
+      });
+
+      it('second source merges', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+        const second = await poll(collectionId, 'feed-b', 2_000, ['10.0.0.1'], build, 1);
+
+        expect(second.merged).toBe(1);
+        expect(second.created).toBe(0);
+        expect(changes.at(-1)?.kind).toBe('merged');
+        expect(changes.at(-1)?.sightings.map((s) => s.sourceId)).toEqual(['feed-a', 'feed-b']);
+        expect(changes.at(-1)?.sightings.map((s) => s.creator)).toEqual([true, false]);
+        const [entry] = await store.listIndicatorEntries(collectionId);
+        expect(entry?.sources).toEqual(['feed-a', 'feed-b']);
+        expect(entry?.firstSeen).toBe(1_000);
+        expect(entry?.lastSeen).toBe(2_000);
+      });
+
+      it('one source leaving merges', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 1);
+        await poll(collectionId, 'feed-b', 2_000, ['10.0.0.1'], build, 1);
+        const third = await poll(collectionId, 'feed-b', 3_000, ['10.0.0.2'], build, 1);
+
+        expect(third.merged).toBe(2);
+        expect(third.withdrawn).toBe(0);
+        expect(changes.at(-1)).toMatchObject({ kind: 'merged', value: '10.0.0.1', at: 3_000 });
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries.map((e) => [e.value, e.sources])).toEqual([
+          ['10.0.0.1', ['feed-a']],
+          ['10.0.0.2', ['feed-a', 'feed-b']],
+        ]);
+      });
+
+      it('other source keeps its values', async () => {
+        const collectionId = newCollectionId();
+        const { build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+        await poll(collectionId, 'feed-b', 2_000, ['10.0.0.2'], build, 1);
+        const third = await poll(collectionId, 'feed-b', 3_000, ['10.0.0.3'], build, 1);
+
+        expect(third.withdrawn).toBe(1);
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.1', '10.0.0.3']);
+      });
+
+      it('expire by last seen', async () => {
+        const collectionId = newCollectionId();
+        const { changes, build } = recorder();
+        await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 1);
+        await poll(collectionId, 'feed-a', 5_000, ['10.0.0.2'], build);
+        const rules = [{ sourceId: 'feed-a', basis: 'last-seen' as const, maxAgeMicros: 3_000 }];
+
+        const first = await store.expireSightings({
+          collectionId,
+          now: 6_000,
+          rules,
+          buildVersion: build,
+        });
+        expect(first).toMatchObject({ sightings: 1, expired: 1, merged: 0 });
+        expect(changes.at(-1)).toMatchObject({ kind: 'expired', value: '10.0.0.1', at: 6_000 });
+        expect(await activeValues(collectionId)).toEqual(['10.0.0.2']);
+        const sightings = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
+        expect(sightings[0]?.withdrawalReason).toBe('expired');
+
+        const again = await store.expireSightings({
+          collectionId,
+          now: 6_000,
+          rules,
+          buildVersion: build,
+        });
+        expect(again).toMatchObject({ sightings: 0, expired: 0, merged: 0 });
+      });
+
+      it('expire by first seen and type', async () => {
+        const collectionId = newCollectionId();
+        const { build } = recorder();
+        await store.applyPoll(
+          pollInput(
+            collectionId,
+            'feed-a',
+            1_000,
+            [sighting('10.0.0.1'), sighting('evil.example', 'domain')],
+            {
+              buildVersion: build,
+            },
+          ),
+        );
+        await poll(collectionId, 'feed-a', 5_000, ['10.0.0.1'], build);
+        const rules = [
+          {
+            sourceId: 'feed-a',
+            valueTypes: ['ipv4'],
+            basis: 'first-seen' as const,
+            maxAgeMicros: 2_000,
+          },
+        ];
+
+        const summary = await store.expireSightings({
+          collectionId,
+          now: 5_000,
+          rules,
+          buildVersion: build,
+        });
+        expect(summary.expired).toBe(1);
+        expect(await activeValues(collectionId)).toEqual(['evil.example']);
+      });
+
+      it('listSightings unknown value', async () => {
+        expect(await store.listSightings(newCollectionId(), 'ipv4', '10.0.0.1')).toEqual([]);
       });
     });
 

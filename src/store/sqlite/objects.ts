@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 
 import type {
+  ObjectDeletion,
   ObjectPage,
   ObjectQuery,
   ObjectVersionInput,
@@ -8,6 +9,9 @@ import type {
   StoredObject,
   VersionSelector,
 } from '../port.js';
+
+/** More versions than one object ever has; a deletion reads them in one page. */
+const DELETE_SCAN_LIMIT = 1_000_000_000;
 
 /** Current wall-clock time in integer microseconds since the Unix epoch. */
 export function nowMicros(): number {
@@ -28,6 +32,7 @@ export class ObjectTable {
   private readonly readJson: Database.Statement<[string, string, string], { json: string }>;
   private readonly hasAnyVersion: Database.Statement<[string, string], { one: number }>;
   private readonly count: Database.Statement<[string], { n: number }>;
+  private readonly deleteOne: Database.Statement<[string, string, string]>;
   /** Page queries compiled once per shape (see `shapeOf`). */
   private readonly pageStatements = new Map<string, Database.Statement>();
 
@@ -51,6 +56,9 @@ export class ObjectTable {
       'SELECT 1 AS one FROM objects WHERE collection_id = ? AND id = ? LIMIT 1',
     );
     this.count = db.prepare('SELECT count(*) AS n FROM objects WHERE collection_id = ?');
+    this.deleteOne = db.prepare(
+      'DELETE FROM objects WHERE collection_id = ? AND id = ? AND version = ?',
+    );
   }
 
   /** Whether any version of `id` is stored in the collection. */
@@ -114,6 +122,28 @@ export class ObjectTable {
     return { items: rows, more };
   }
 
+  /**
+   * Deletes the versions of one object that `deletion` selects and returns
+   * how many were deleted. Call inside a write transaction.
+   */
+  deleteVersions(deletion: ObjectDeletion): number {
+    const query: ObjectQuery = {
+      collectionId: deletion.collectionId,
+      ids: [deletion.id],
+      versions: deletion.versions ?? [{ kind: 'all' }],
+      limit: DELETE_SCAN_LIMIT,
+      withoutBody: true,
+    };
+    if (deletion.specVersions !== undefined) query.specVersions = deletion.specVersions;
+    if (deletion.latestSpecVersion === true) query.latestSpecVersion = true;
+
+    let deleted = 0;
+    for (const item of this.query(query).items) {
+      deleted += this.deleteOne.run(deletion.collectionId, item.id, item.version).changes;
+    }
+    return deleted;
+  }
+
   /** Returns the query plan of a page query, for tests and tuning. */
   explain(query: ObjectQuery): string[] {
     const shape = shapeOf(query);
@@ -150,12 +180,15 @@ function shapeOf(query: ObjectQuery): QueryShape {
   const hasAddedAfter = query.addedAfter !== undefined;
   const hasAfter = query.after !== undefined;
   const withoutBody = query.withoutBody === true;
+  const latestSpec = query.latestSpecVersion === true;
 
   // A filter on the other versions of the same object, for first/last: they
   // count only if they match the same type and spec_version filters.
   const otherFilters = [
     hasTypes ? 'AND v.type IN (SELECT value FROM json_each(:types))' : '',
     hasSpecs ? 'AND v.spec_version IN (SELECT value FROM json_each(:specs))' : '',
+    // o is in the highest spec version of its object, so the others must be too.
+    latestSpec ? 'AND v.spec_version = o.spec_version' : '',
   ].join(' ');
 
   const versionTerms: string[] = [];
@@ -186,6 +219,12 @@ function shapeOf(query: ObjectQuery): QueryShape {
   if (hasIds) where.push('o.id IN (SELECT value FROM json_each(:ids))');
   if (hasTypes) where.push('o.type IN (SELECT value FROM json_each(:types))');
   if (hasSpecs) where.push('o.spec_version IN (SELECT value FROM json_each(:specs))');
+  if (latestSpec) {
+    where.push(
+      `NOT EXISTS (SELECT 1 FROM objects s WHERE s.collection_id = o.collection_id
+         AND s.id = o.id AND s.spec_version > o.spec_version)`,
+    );
+  }
   if (versionTerms.length > 0) where.push(`(${versionTerms.join(' OR ')})`);
 
   const body = withoutBody ? `'' AS json` : 'o.json AS json';
@@ -207,6 +246,7 @@ function shapeOf(query: ObjectQuery): QueryShape {
     kinds.has('last'),
     kinds.has('first'),
     atVersions.length > 0,
+    latestSpec,
   ]
     .map((flag) => (flag ? '1' : '0'))
     .join('');

@@ -1,11 +1,16 @@
 import type Database from 'better-sqlite3';
 
 import type {
+  ExpireInput,
+  ExpireSummary,
+  IndicatorChange,
   IndicatorEntry,
   ObjectVersionInput,
   PollResultInput,
   PollResultSummary,
+  SightingRecord,
   SourceState,
+  WithdrawalReason,
 } from '../port.js';
 import type { ObjectTable } from './objects.js';
 
@@ -21,6 +26,41 @@ type SourceStateRow = {
 };
 
 type EntryRow = Omit<IndicatorEntry, 'sources'> & { sources: string };
+
+type SightingRow = {
+  sourceId: string;
+  indicatorId: string;
+  firstSeen: number;
+  lastSeen: number;
+  missed: number;
+  creator: number;
+  withdrawnAt: number | null;
+  withdrawalReason: string | null;
+};
+
+type CandidateRow = { valueType: string; value: string; indicatorId: string; missed: number };
+
+/** What a pass writes besides sightings: indicator versions, flushed in batches. */
+class VersionBatch {
+  private pending: ObjectVersionInput[] = [];
+  readonly objects: PollResultSummary['objects'] = { added: 0, unchanged: 0, conflicts: [] };
+
+  constructor(
+    private readonly table: ObjectTable,
+    private readonly collectionId: string,
+  ) {}
+
+  add(version: ObjectVersionInput): void {
+    this.pending.push(version);
+    if (this.pending.length >= INDICATOR_BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    mergeObjects(this.objects, this.table.put(this.collectionId, this.pending));
+    this.pending = [];
+  }
+}
 
 /** Statements on `sightings` and `source_state`. Writers run inside a write transaction. */
 export class PollTables {
@@ -43,6 +83,24 @@ export class PollTables {
   >;
   private readonly listAll: Database.Statement<[string], EntryRow>;
   private readonly listTypes: Database.Statement<[string, string], EntryRow>;
+  private readonly insertCreator: Database.Statement<
+    [string, string, string, string, string, number, number]
+  >;
+  private readonly readSighting: Database.Statement<
+    [string, string, string, string],
+    { withdrawnAt: number | null }
+  >;
+  private readonly countActive: Database.Statement<[string, string, string], { n: number }>;
+  private readonly readSightings: Database.Statement<[string, string, string], SightingRow>;
+  private readonly versionRange: Database.Statement<
+    [string, string],
+    { first: string | null; last: string | null }
+  >;
+  private readonly missingCandidates: Database.Statement<[string, string, number], CandidateRow>;
+  private readonly agedFirstSeen: Database.Statement<[string, string, number], CandidateRow>;
+  private readonly agedLastSeen: Database.Statement<[string, string, number], CandidateRow>;
+  private readonly countMiss: Database.Statement<[string, string, string, string]>;
+  private readonly withdraw: Database.Statement<[number, string, string, string, string, string]>;
 
   constructor(
     db: Database.Database,
@@ -50,16 +108,58 @@ export class PollTables {
   ) {
     // Succeeds only for a value this source has reported before with the same
     // indicator id: the common case of a re-poll, one statement per value.
+    // A withdrawn sighting does not match, so that its return takes the slow path.
     this.refresh = db.prepare(
-      `UPDATE sightings SET last_seen = max(last_seen, ?)
-       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ? AND indicator_id = ?`,
+      `UPDATE sightings SET last_seen = max(last_seen, ?), missed = 0
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ? AND indicator_id = ?
+         AND withdrawn_at IS NULL`,
     );
-    this.upsert = db.prepare(
-      `INSERT INTO sightings (collection_id, value_type, value, source_id, indicator_id, first_seen, last_seen)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+    // A withdrawn sighting that comes back starts a new life: first_seen is
+    // reset, so first-seen aging counts from its return.
+    const upsertSql = (creator: number) =>
+      `INSERT INTO sightings (collection_id, value_type, value, source_id, indicator_id, first_seen, last_seen, creator)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ${creator})
        ON CONFLICT (collection_id, value_type, value, source_id) DO UPDATE SET
          indicator_id = excluded.indicator_id,
-         last_seen = max(last_seen, excluded.last_seen)`,
+         first_seen = CASE WHEN withdrawn_at IS NULL THEN first_seen ELSE excluded.first_seen END,
+         last_seen = max(last_seen, excluded.last_seen),
+         missed = 0,
+         withdrawn_at = NULL,
+         withdrawal_reason = NULL`;
+    this.upsert = db.prepare(upsertSql(0));
+    this.insertCreator = db.prepare(upsertSql(1));
+    this.readSighting = db.prepare(
+      `SELECT withdrawn_at AS withdrawnAt FROM sightings
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
+    );
+    this.countActive = db.prepare(
+      `SELECT count(*) AS n FROM sightings
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND withdrawn_at IS NULL`,
+    );
+    this.readSightings = db.prepare(
+      `SELECT source_id AS sourceId, indicator_id AS indicatorId, first_seen AS firstSeen,
+         last_seen AS lastSeen, missed, creator, withdrawn_at AS withdrawnAt,
+         withdrawal_reason AS withdrawalReason
+       FROM sightings WHERE collection_id = ? AND value_type = ? AND value = ?
+       ORDER BY source_id`,
+    );
+    this.versionRange = db.prepare(
+      'SELECT min(version) AS first, max(version) AS last FROM objects WHERE collection_id = ? AND id = ?',
+    );
+    const candidatesSql = (condition: string) =>
+      `SELECT value_type AS valueType, value, indicator_id AS indicatorId, missed
+       FROM sightings
+       WHERE collection_id = ? AND source_id = ? AND withdrawn_at IS NULL AND ${condition}`;
+    this.missingCandidates = db.prepare(candidatesSql('last_seen < ?'));
+    this.agedFirstSeen = db.prepare(candidatesSql('first_seen <= ?'));
+    this.agedLastSeen = db.prepare(candidatesSql('last_seen <= ?'));
+    this.countMiss = db.prepare(
+      `UPDATE sightings SET missed = missed + 1
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
+    );
+    this.withdraw = db.prepare(
+      `UPDATE sightings SET withdrawn_at = ?, withdrawal_reason = ?
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
     );
     this.readState = db.prepare(
       `SELECT etag, last_modified AS lastModified, last_success_at AS lastSuccessAt,
@@ -77,7 +177,7 @@ export class PollTables {
          min(first_seen) AS firstSeen, max(last_seen) AS lastSeen,
          json_group_array(source_id) AS sources
        FROM sightings
-       WHERE collection_id = ? ${typeFilter}
+       WHERE collection_id = ? AND withdrawn_at IS NULL ${typeFilter}
        GROUP BY value_type, value
        ORDER BY value_type, value`;
     this.listAll = db.prepare(listSql(''));
@@ -86,49 +186,215 @@ export class PollTables {
 
   /** Applies a poll; call inside a write transaction so that a throw rolls all of it back. */
   apply(input: PollResultInput): PollResultSummary {
-    const { collectionId, sourceId, seenAt } = input;
+    const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {
       created: 0,
       refreshed: 0,
       objects: { added: 0, unchanged: 0, conflicts: [] },
     };
+    // The life-cycle counts exist only for callers that use the life cycle.
+    if (buildVersion !== undefined || input.missing !== undefined) {
+      Object.assign(summary, { reactivated: 0, missed: 0, withdrawn: 0, merged: 0 });
+    }
     // Values already counted in this poll, so that a value listed twice counts once.
     const counted = new Set<string>();
-    // New indicators are stored in batches: one clock read and write per batch.
-    let pending: ObjectVersionInput[] = [];
+    // New indicator versions are stored in batches: one clock read and write per batch.
+    const batch = new VersionBatch(this.objects, collectionId);
 
     for (const sighting of input.sightings) {
       const { valueType, value, indicatorId } = sighting;
       const key = `${valueType}\u0000${value}`;
+      // The common case of a re-poll: an active sighting of this source, one statement.
       const refreshed =
         this.refresh.run(seenAt, collectionId, valueType, value, sourceId, indicatorId).changes ===
         1;
-
-      if (!refreshed) {
-        this.upsert.run(collectionId, valueType, value, sourceId, indicatorId, seenAt, seenAt);
+      if (refreshed) {
+        if (!counted.has(key)) {
+          counted.add(key);
+          summary.refreshed++;
+        }
+        continue;
       }
-      if (counted.has(key)) continue;
+      if (counted.has(key)) {
+        this.upsert.run(collectionId, valueType, value, sourceId, indicatorId, seenAt, seenAt);
+        continue;
+      }
       counted.add(key);
 
-      // A sighting row of this source with the same indicator id is written
-      // only together with that indicator, so the indicator exists.
-      if (refreshed || this.objects.exists(collectionId, indicatorId)) {
-        summary.refreshed++;
+      // A sighting row is written only together with its indicator, so no
+      // indicator means that no source has listed the value before.
+      if (!this.objects.exists(collectionId, indicatorId)) {
+        this.insertCreator.run(
+          collectionId,
+          valueType,
+          value,
+          sourceId,
+          indicatorId,
+          seenAt,
+          seenAt,
+        );
+        summary.created++;
+        if (buildVersion === undefined) {
+          batch.add(input.buildIndicator(sighting));
+        } else {
+          // The only sighting is the one just written, so it is not read back.
+          batch.add(
+            buildVersion({
+              kind: 'created',
+              valueType,
+              value,
+              indicatorId,
+              at: seenAt,
+              sightings: [
+                {
+                  sourceId,
+                  indicatorId,
+                  firstSeen: seenAt,
+                  lastSeen: seenAt,
+                  missed: 0,
+                  creator: true,
+                },
+              ],
+            }),
+          );
+        }
         continue;
       }
 
-      pending.push(input.buildIndicator(sighting));
-      summary.created++;
-      if (pending.length >= INDICATOR_BATCH) {
-        mergeInto(summary, this.objects.put(collectionId, pending));
-        pending = [];
+      const own = this.readSighting.get(collectionId, valueType, value, sourceId);
+      const othersActive = this.countActive.get(collectionId, valueType, value)?.n ?? 0;
+      this.upsert.run(collectionId, valueType, value, sourceId, indicatorId, seenAt, seenAt);
+      const ownWasActive = own !== undefined && own.withdrawnAt === null;
+      if (ownWasActive || buildVersion === undefined) {
+        summary.refreshed++;
+        continue;
+      }
+      if (othersActive > 0) {
+        summary.refreshed++;
+        summary.merged = (summary.merged ?? 0) + 1;
+        batch.add(buildVersion(this.change('merged', collectionId, sighting, seenAt)));
+      } else {
+        summary.reactivated = (summary.reactivated ?? 0) + 1;
+        batch.add(buildVersion(this.change('reactivated', collectionId, sighting, seenAt)));
       }
     }
+    batch.flush();
 
-    mergeInto(summary, this.objects.put(collectionId, pending));
-    mergeInto(summary, this.objects.put(collectionId, input.extraObjects));
+    if (input.missing !== undefined) {
+      const threshold = Math.max(1, input.missing.withdrawAfter);
+      // Read all first: better-sqlite3 allows no write while a read is open.
+      const candidates = this.missingCandidates.all(collectionId, sourceId, seenAt);
+      for (const candidate of candidates) {
+        const { valueType, value } = candidate;
+        this.countMiss.run(collectionId, valueType, value, sourceId);
+        if (candidate.missed + 1 < threshold) {
+          summary.missed = (summary.missed ?? 0) + 1;
+          continue;
+        }
+        const outcome = this.withdrawSighting(
+          candidate,
+          collectionId,
+          sourceId,
+          seenAt,
+          'missing',
+          batch,
+          buildVersion,
+        );
+        if (outcome === 'merged') summary.merged = (summary.merged ?? 0) + 1;
+        else summary.withdrawn = (summary.withdrawn ?? 0) + 1;
+      }
+      batch.flush();
+    }
+
+    mergeObjects(summary.objects, batch.objects);
+    mergeObjects(summary.objects, this.objects.put(collectionId, input.extraObjects));
     this.putState(input.state);
     return summary;
+  }
+
+  /** Expires sightings by the aging rules; call inside a write transaction. */
+  expire(input: ExpireInput): ExpireSummary {
+    const { collectionId, now } = input;
+    const summary: ExpireSummary = {
+      sightings: 0,
+      expired: 0,
+      merged: 0,
+      objects: { added: 0, unchanged: 0, conflicts: [] },
+    };
+    const batch = new VersionBatch(this.objects, collectionId);
+    for (const rule of input.rules) {
+      const cutoff = now - rule.maxAgeMicros;
+      const statement = rule.basis === 'first-seen' ? this.agedFirstSeen : this.agedLastSeen;
+      const types = rule.valueTypes === undefined ? undefined : new Set(rule.valueTypes);
+      for (const candidate of statement.all(collectionId, rule.sourceId, cutoff)) {
+        if (types !== undefined && !types.has(candidate.valueType)) continue;
+        summary.sightings++;
+        const outcome = this.withdrawSighting(
+          candidate,
+          collectionId,
+          rule.sourceId,
+          now,
+          'expired',
+          batch,
+          input.buildVersion,
+        );
+        if (outcome === 'merged') summary.merged++;
+        else summary.expired++;
+      }
+    }
+    batch.flush();
+    mergeObjects(summary.objects, batch.objects);
+    return summary;
+  }
+
+  /** Returns every sighting of one value, active or not, by source id. */
+  listSightings(collectionId: string, valueType: string, value: string): SightingRecord[] {
+    return this.readSightings.all(collectionId, valueType, value).map(toSightingRecord);
+  }
+
+  /**
+   * Withdraws one sighting and, when a builder is given, queues the version
+   * this causes: `merged` while another sighting keeps the value active,
+   * else `withdrawn` or `expired`. Returns which of the two happened.
+   */
+  private withdrawSighting(
+    candidate: CandidateRow,
+    collectionId: string,
+    sourceId: string,
+    at: number,
+    reason: WithdrawalReason,
+    batch: VersionBatch,
+    buildVersion: ((change: IndicatorChange) => ObjectVersionInput) | undefined,
+  ): 'merged' | 'gone' {
+    const { valueType, value, indicatorId } = candidate;
+    this.withdraw.run(at, reason, collectionId, valueType, value, sourceId);
+    const stillActive = (this.countActive.get(collectionId, valueType, value)?.n ?? 0) > 0;
+    if (buildVersion !== undefined) {
+      const kind = stillActive ? 'merged' : reason === 'missing' ? 'withdrawn' : 'expired';
+      const sighting = { valueType, value, indicatorId };
+      batch.add(buildVersion(this.change(kind, collectionId, sighting, at)));
+    }
+    return stillActive ? 'merged' : 'gone';
+  }
+
+  private change(
+    kind: IndicatorChange['kind'],
+    collectionId: string,
+    sighting: { valueType: string; value: string; indicatorId: string },
+    at: number,
+  ): IndicatorChange {
+    const change: IndicatorChange = {
+      kind,
+      valueType: sighting.valueType,
+      value: sighting.value,
+      indicatorId: sighting.indicatorId,
+      at,
+      sightings: this.listSightings(collectionId, sighting.valueType, sighting.value),
+    };
+    const range = this.versionRange.get(collectionId, sighting.indicatorId);
+    if (range?.first) change.firstVersion = range.first;
+    if (range?.last) change.lastVersion = range.last;
+    return change;
   }
 
   getState(collectionId: string, sourceId: string): SourceState | undefined {
@@ -172,8 +438,27 @@ export class PollTables {
   }
 }
 
-function mergeInto(summary: PollResultSummary, added: PollResultSummary['objects']): void {
-  summary.objects.added += added.added;
-  summary.objects.unchanged += added.unchanged;
-  summary.objects.conflicts.push(...added.conflicts);
+function mergeObjects(
+  into: PollResultSummary['objects'],
+  added: PollResultSummary['objects'],
+): void {
+  into.added += added.added;
+  into.unchanged += added.unchanged;
+  into.conflicts.push(...added.conflicts);
+}
+
+function toSightingRecord(row: SightingRow): SightingRecord {
+  const record: SightingRecord = {
+    sourceId: row.sourceId,
+    indicatorId: row.indicatorId,
+    firstSeen: row.firstSeen,
+    lastSeen: row.lastSeen,
+    missed: row.missed,
+    creator: row.creator === 1,
+  };
+  if (row.withdrawnAt !== null) record.withdrawnAt = row.withdrawnAt;
+  if (row.withdrawalReason !== null) {
+    record.withdrawalReason = row.withdrawalReason as WithdrawalReason;
+  }
+  return record;
 }

@@ -106,6 +106,29 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE source_state ADD COLUMN cursor TEXT;
   `,
+  // 3: per-principal TAXII access as JSON (NULL: public read when can_read,
+  // no writers), and the status resources of TAXII add-objects requests.
+  `
+  ALTER TABLE collections ADD COLUMN access TEXT;
+
+  CREATE TABLE taxii_statuses (
+    id TEXT PRIMARY KEY,
+    request_timestamp INTEGER NOT NULL,
+    body TEXT NOT NULL
+  ) STRICT;
+
+  CREATE INDEX taxii_statuses_age ON taxii_statuses (request_timestamp);
+  `,
+  // 4: sighting life cycle. `missed` counts consecutive complete polls of the
+  // source without the value; a withdrawn sighting (withdrawn_at set, reason
+  // 'missing' or 'expired') no longer keeps its value active. `creator` marks
+  // the sighting that made the hub create the indicator.
+  `
+  ALTER TABLE sightings ADD COLUMN missed INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sightings ADD COLUMN withdrawn_at INTEGER;
+  ALTER TABLE sightings ADD COLUMN withdrawal_reason TEXT;
+  ALTER TABLE sightings ADD COLUMN creator INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

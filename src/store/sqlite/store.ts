@@ -5,8 +5,12 @@ import Database from 'better-sqlite3';
 
 import {
   StoreError,
+  type CollectionAccess,
   type CollectionRecord,
+  type ExpireInput,
+  type ExpireSummary,
   type IndicatorEntry,
+  type ObjectDeletion,
   type ObjectPage,
   type ObjectQuery,
   type ObjectVersionInput,
@@ -14,7 +18,9 @@ import {
   type PollResultSummary,
   type PutObjectsResult,
   type RenderedView,
+  type SightingRecord,
   type SourceState,
+  type StatusRecord,
   type Store,
 } from '../port.js';
 import { SqliteJobBackend } from './agenda-repository.js';
@@ -37,6 +43,7 @@ type CollectionRow = {
   canRead: number;
   canWrite: number;
   mediaTypes: string;
+  access: string | null;
 };
 
 type ViewRow = Omit<RenderedView, 'collectionId' | 'name'>;
@@ -167,6 +174,27 @@ export class SqliteStore implements Store {
     return this.guard(() => p.objects.countIn(collectionId));
   }
 
+  async deleteObjectVersions(deletion: ObjectDeletion): Promise<number> {
+    const p = this.statements();
+    return this.guard(() => p.deleteVersions.immediate(deletion));
+  }
+
+  async putStatus(status: StatusRecord): Promise<void> {
+    const p = this.statements();
+    this.guard(() => p.putStatus.run(status.id, status.requestTimestamp, JSON.stringify(status)));
+  }
+
+  async getStatus(id: string): Promise<StatusRecord | undefined> {
+    const p = this.statements();
+    const row = this.guard(() => p.getStatus.get(id));
+    return row === undefined ? undefined : (JSON.parse(row.body) as StatusRecord);
+  }
+
+  async purgeStatuses(requestedBefore: number): Promise<number> {
+    const p = this.statements();
+    return this.guard(() => p.purgeStatuses.run(requestedBefore).changes);
+  }
+
   async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
     const p = this.statements();
     return this.guard(() => p.applyPoll.immediate(input));
@@ -232,6 +260,20 @@ export class SqliteStore implements Store {
     return this.guard(() => p.getViewEtag.get(collectionId, name))?.etag;
   }
 
+  async expireSightings(input: ExpireInput): Promise<ExpireSummary> {
+    const p = this.statements();
+    return this.guard(() => p.expireSightings.immediate(input));
+  }
+
+  async listSightings(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<SightingRecord[]> {
+    const p = this.statements();
+    return this.guard(() => p.poll.listSightings(collectionId, valueType, value));
+  }
+
   private statements(): Prepared {
     this.assertOpen();
     if (this.prepared === undefined) {
@@ -272,6 +314,11 @@ class Prepared {
     (collectionId: string, objects: ObjectVersionInput[]) => PutObjectsResult
   >;
   readonly applyPoll: Database.Transaction<(input: PollResultInput) => PollResultSummary>;
+  readonly expireSightings: Database.Transaction<(input: ExpireInput) => ExpireSummary>;
+  readonly deleteVersions: Database.Transaction<(deletion: ObjectDeletion) => number>;
+  readonly putStatus: Database.Statement<[string, number, string]>;
+  readonly getStatus: Database.Statement<[string], { body: string }>;
+  readonly purgeStatuses: Database.Statement<[number]>;
   readonly getSecret: Database.Statement<[string], { value: string }>;
   readonly insertSecret: Database.Statement<[string, string]>;
   readonly putView: Database.Statement<[string, string, string, string, Buffer, number, number]>;
@@ -283,20 +330,22 @@ class Prepared {
     this.poll = new PollTables(db, this.objects);
 
     const collectionColumns = `id, alias, title, description, can_read AS canRead,
-      can_write AS canWrite, media_types AS mediaTypes`;
+      can_write AS canWrite, media_types AS mediaTypes, access`;
     this.listCollections = db.prepare(`SELECT ${collectionColumns} FROM collections ORDER BY id`);
     this.getCollection = db.prepare(`SELECT ${collectionColumns} FROM collections WHERE id = ?`);
     this.getCollectionByAlias = db.prepare(
       `SELECT ${collectionColumns} FROM collections WHERE alias = ?`,
     );
     const writeCollection = db.prepare<
-      [string, string, string, string | null, number, number, string]
+      [string, string, string, string | null, number, number, string, string | null]
     >(
-      `INSERT INTO collections (id, alias, title, description, can_read, can_write, media_types)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO collections
+         (id, alias, title, description, can_read, can_write, media_types, access)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET alias = excluded.alias, title = excluded.title,
          description = excluded.description, can_read = excluded.can_read,
-         can_write = excluded.can_write, media_types = excluded.media_types`,
+         can_write = excluded.can_write, media_types = excluded.media_types,
+         access = excluded.access`,
     );
     this.upsertCollection = db.transaction((collection: CollectionRecord) => {
       const owner = this.getCollectionByAlias.get(collection.alias);
@@ -314,6 +363,7 @@ class Prepared {
         collection.canRead ? 1 : 0,
         collection.canWrite ? 1 : 0,
         JSON.stringify(collection.mediaTypes),
+        collection.access === undefined ? null : JSON.stringify(collection.access),
       );
     });
 
@@ -321,6 +371,16 @@ class Prepared {
       this.objects.put(collectionId, objects),
     );
     this.applyPoll = db.transaction((input: PollResultInput) => this.poll.apply(input));
+    this.expireSightings = db.transaction((input: ExpireInput) => this.poll.expire(input));
+    this.deleteVersions = db.transaction((deletion: ObjectDeletion) =>
+      this.objects.deleteVersions(deletion),
+    );
+
+    this.putStatus = db.prepare(
+      'INSERT OR REPLACE INTO taxii_statuses (id, request_timestamp, body) VALUES (?, ?, ?)',
+    );
+    this.getStatus = db.prepare('SELECT body FROM taxii_statuses WHERE id = ?');
+    this.purgeStatuses = db.prepare('DELETE FROM taxii_statuses WHERE request_timestamp < ?');
 
     this.getSecret = db.prepare('SELECT value FROM secrets WHERE name = ?');
     this.insertSecret = db.prepare(
@@ -351,6 +411,7 @@ function toCollection(row: CollectionRow): CollectionRecord {
     mediaTypes: JSON.parse(row.mediaTypes) as string[],
   };
   if (row.description !== null) collection.description = row.description;
+  if (row.access !== null) collection.access = JSON.parse(row.access) as CollectionAccess;
   return collection;
 }
 
