@@ -25,7 +25,7 @@ export interface CursorScope {
   collectionId: string;
   /** The canonical filters, from `normaliseFilters`. */
   filters: string;
-  /** The authenticated caller, '' while the read path has no authentication. */
+  /** The authenticated principal, '' for an anonymous caller. */
   principal: string;
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import type { Authenticator } from '../auth/index.js';
 import type { Store } from '../store/index.js';
 
 /** Dependencies and settings of the TAXII routes. */
@@ -17,15 +18,21 @@ export interface TaxiiDeps {
   maxPageSize?: number;
   /** Key of the HMAC that signs `next` cursors. */
   cursorSecret: string;
-  /** Maximum request body in bytes, advertised by the API root. Default 10 MiB. */
+  /** Maximum request body in bytes, advertised by the API root and enforced on POST. Default 10 MiB. */
   maxContentLength?: number;
+  /** Checks credentials. Without it every caller is anonymous, so nothing can be written. */
+  authenticator?: Authenticator;
+  /** How long status resources stay readable, in ms. Default 24 hours. */
+  statusRetentionMs?: number;
 }
 
 /** `TaxiiDeps` with defaults applied. */
 export interface ResolvedTaxiiDeps extends TaxiiDeps {
   maxPageSize: number;
   maxContentLength: number;
+  statusRetentionMs: number;
 }
 
 export const DEFAULT_MAX_PAGE_SIZE = 1000;
 export const DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024;
+export const DEFAULT_STATUS_RETENTION_MS = 24 * 60 * 60 * 1000;

@@ -6,9 +6,9 @@
  * known parameter with an invalid value is rejected with a 400 that names it.
  */
 import type { ObjectQuery, VersionSelector } from '../store/index.js';
+import { parseTimestamp, versionKey } from '../stix/index.js';
 
 import { invalidParameter } from './errors.js';
-import { parseTimestampMicros, toVersionKey } from './timestamp.js';
 
 /** A parsed query string: Koa's `ctx.query`. */
 export type QueryParameters = Record<string, string | string[] | undefined>;
@@ -19,6 +19,8 @@ export interface ObjectFilters {
   ids?: string[];
   types?: string[];
   specVersions?: string[];
+  /** True when the request has no `match[spec_version]`: only the newest spec version of each object is returned. */
+  latestSpecVersion: boolean;
   versions: VersionSelector[];
 }
 
@@ -97,14 +99,7 @@ function parseVersions(values: string[] | undefined): VersionSelector[] {
       selectors.push({ kind: value });
       continue;
     }
-    const key = toVersionKey(value);
-    if (key === undefined) {
-      throw invalidParameter(
-        'match[version]',
-        `${JSON.stringify(value)} is not "first", "last", "all" or a timestamp such as 2024-01-02T03:04:05.000Z.`,
-      );
-    }
-    exact.add(key);
+    exact.add(versionKeyOf(value));
   }
   for (const version of [...exact].sort()) {
     selectors.push({ kind: 'at', version });
@@ -112,20 +107,36 @@ function parseVersions(values: string[] | undefined): VersionSelector[] {
   return selectors;
 }
 
+/** Returns the version key of a `match[version]` timestamp, so that versions compare as instants. */
+function versionKeyOf(value: string): string {
+  try {
+    return versionKey(value);
+  } catch {
+    throw invalidParameter(
+      'match[version]',
+      `${JSON.stringify(value)} is not "first", "last", "all" or a timestamp such as 2024-01-02T03:04:05.000Z.`,
+    );
+  }
+}
+
+function addedAfterMicros(value: string): number {
+  try {
+    return parseTimestamp(value);
+  } catch {
+    throw invalidParameter(
+      'added_after',
+      `${JSON.stringify(value)} is not a TAXII timestamp; use the form 2024-01-02T03:04:05.123456Z.`,
+    );
+  }
+}
+
 /** Parses the filters of a request, reading only the `match[...]` keys that `support` enables. */
 export function parseObjectFilters(query: QueryParameters, support: FilterSupport): ObjectFilters {
-  const filters: ObjectFilters = { versions: [{ kind: 'last' }] };
+  const filters: ObjectFilters = { versions: [{ kind: 'last' }], latestSpecVersion: true };
 
   const addedAfter = singleValue(query, 'added_after');
   if (addedAfter !== undefined) {
-    const micros = parseTimestampMicros(addedAfter);
-    if (micros === undefined) {
-      throw invalidParameter(
-        'added_after',
-        `${JSON.stringify(addedAfter)} is not a TAXII timestamp; use the form 2024-01-02T03:04:05.123456Z.`,
-      );
-    }
-    filters.addedAfter = micros;
+    filters.addedAfter = addedAfterMicros(addedAfter);
   }
 
   if (support.id) {
@@ -150,9 +161,8 @@ export function parseObjectFilters(query: QueryParameters, support: FilterSuppor
       );
     }
   }
-  // NOTE: without match[spec_version] every spec version is returned. TAXII 2.1
-  // requires only the newest spec version of each object, which matters only
-  // once a collection holds one object in several spec versions.
+  // Without match[spec_version], TAXII 2.1 returns only the newest spec
+  // version of each object; `latestSpecVersion` stays true then.
   if (support.specVersion) {
     const specVersions = listValues(query, 'match[spec_version]');
     if (specVersions !== undefined) {
@@ -162,6 +172,7 @@ export function parseObjectFilters(query: QueryParameters, support: FilterSuppor
         SPEC_VERSION,
         'a STIX specification version such as 2.1',
       );
+      filters.latestSpecVersion = false;
     }
   }
   if (support.version) {
@@ -202,6 +213,7 @@ export function normaliseFilters(filters: ObjectFilters): string {
     filters.ids ?? null,
     filters.types ?? null,
     filters.specVersions ?? null,
+    filters.latestSpecVersion,
     filters.versions
       .map((selector) => (selector.kind === 'at' ? selector.version : selector.kind))
       .sort(),
@@ -226,6 +238,9 @@ export function toObjectQuery(
   }
   if (filters.specVersions !== undefined) {
     query.specVersions = filters.specVersions;
+  }
+  if (filters.latestSpecVersion) {
+    query.latestSpecVersion = true;
   }
   return query;
 }

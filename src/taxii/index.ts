@@ -1,13 +1,16 @@
 /**
- * The TAXII 2.1 read path: discovery, API root, collections, objects,
- * manifest and object versions, all under `/taxii2`.
+ * The TAXII 2.1 server under `/taxii2`: discovery, API root, status,
+ * collections, objects (read, add, delete), manifest and object versions,
+ * with authentication and per-collection access.
  */
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 
+import { authenticateMiddleware } from './access.js';
 import {
   DEFAULT_MAX_CONTENT_LENGTH,
   DEFAULT_MAX_PAGE_SIZE,
+  DEFAULT_STATUS_RETENTION_MS,
   type ResolvedTaxiiDeps,
   type TaxiiDeps,
 } from './deps.js';
@@ -17,6 +20,8 @@ import { registerCollectionRoutes } from './routes/collections.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { registerManifestRoutes } from './routes/manifest.js';
 import { registerObjectRoutes } from './routes/objects.js';
+import { registerStatusRoutes } from './routes/status.js';
+import { registerWriteRoutes } from './routes/write.js';
 
 export type { TaxiiDeps } from './deps.js';
 export { TaxiiError } from './errors.js';
@@ -24,7 +29,9 @@ export {
   TAXII_MEDIA_TYPE,
   STIX_MEDIA_TYPE,
   acceptsTaxii,
+  isTaxiiContentType,
   parseAccept,
+  parseContentType,
   type MediaRange,
 } from './media-type.js';
 export { decodeCursor, encodeCursor, type CursorScope } from './cursor.js';
@@ -53,7 +60,13 @@ function resolveDeps(deps: TaxiiDeps): ResolvedTaxiiDeps {
   if (deps.cursorSecret === '') {
     throw new Error('cursorSecret is empty; pass the secret stored with store.getOrCreateSecret.');
   }
-  return { ...deps, maxPageSize, maxContentLength };
+  const statusRetentionMs = deps.statusRetentionMs ?? DEFAULT_STATUS_RETENTION_MS;
+  if (!Number.isSafeInteger(statusRetentionMs) || statusRetentionMs < 1) {
+    throw new Error(
+      `statusRetentionMs ${statusRetentionMs} is invalid; use a positive number of ms.`,
+    );
+  }
+  return { ...deps, maxPageSize, maxContentLength, statusRetentionMs };
 }
 
 /** Rejects with 406 a client that accepts no representation the server offers. */
@@ -105,6 +118,7 @@ export function createTaxiiRouter(options: TaxiiDeps): Router {
   const router = new Router({ prefix: TAXII_PREFIX });
 
   router.use(taxiiErrorMiddleware(deps.logger));
+  router.use(authenticateMiddleware(deps));
   router.use(negotiate);
 
   // Paths are declared without the trailing slash of TAXII URLs: path-to-regexp 8,
@@ -113,6 +127,8 @@ export function createTaxiiRouter(options: TaxiiDeps): Router {
   registerCollectionRoutes(router, deps);
   registerObjectRoutes(router, deps);
   registerManifestRoutes(router, deps);
+  registerWriteRoutes(router, deps);
+  registerStatusRoutes(router, deps);
 
   router.all('taxii-unrouted', '{/*rest}', rejectUnrouted);
   return router;

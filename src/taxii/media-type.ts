@@ -162,3 +162,28 @@ export function acceptsTaxii(header: string | undefined): boolean {
   }
   return best !== undefined && best.q > 0;
 }
+
+/**
+ * Parses a `Content-Type` header (RFC 9110, section 8.3: a media type with
+ * parameters). Returns undefined for a header that breaks the grammar.
+ */
+export function parseContentType(header: string): MediaRange | undefined {
+  const range = parseMediaRange(header);
+  if (range === undefined || range.type === '*' || range.subtype === '*') return undefined;
+  return range;
+}
+
+/**
+ * Returns whether a request body of this `Content-Type` is a TAXII 2.1
+ * envelope: `application/taxii+json` with `version=2.1` or without a version.
+ * `application/stix+json` is not: it names a STIX bundle, and the add-objects
+ * endpoint takes only envelopes.
+ */
+export function isTaxiiContentType(header: string | undefined): boolean {
+  const range = header === undefined ? undefined : parseContentType(header);
+  if (range === undefined || range.type !== 'application' || range.subtype !== 'taxii+json') {
+    return false;
+  }
+  const version = range.params.get('version');
+  return version === undefined || version === '2.1';
+}

@@ -4,23 +4,23 @@ import {
   parseAccept,
   type CursorScope,
 } from '../../src/taxii/index.js';
-import {
-  formatTimestampMicros,
-  parseTimestampMicros,
-  toVersionKey,
-} from '../../src/taxii/timestamp.js';
+import { TaxiiError } from '../../src/taxii/errors.js';
+import { normaliseFilters, parseObjectFilters } from '../../src/taxii/filters.js';
+import { isTaxiiContentType } from '../../src/taxii/media-type.js';
 
-describe('TAXII timestamps', () => {
-  test('parse keeps microseconds', () => {
-    expect(parseTimestampMicros('2024-01-02T03:04:05.123456Z')).toBe(
-      Date.UTC(2024, 0, 2, 3, 4, 5) * 1000 + 123456,
-    );
+const ALL = { id: true, type: true, version: true, specVersion: true };
+
+describe('TAXII filter timestamps', () => {
+  test('added_after keeps microseconds', () => {
+    const filters = parseObjectFilters({ added_after: '2024-01-02T03:04:05.123456Z' }, ALL);
+
+    expect(filters.addedAfter).toBe(Date.UTC(2024, 0, 2, 3, 4, 5) * 1000 + 123456);
   });
 
-  test('parse truncates past six digits', () => {
-    expect(parseTimestampMicros('2024-01-02T03:04:05.1234569Z')).toBe(
-      Date.UTC(2024, 0, 2, 3, 4, 5) * 1000 + 123456,
-    );
+  test('added_after without fraction', () => {
+    const filters = parseObjectFilters({ added_after: '2024-01-02T03:04:05Z' }, ALL);
+
+    expect(filters.addedAfter).toBe(Date.UTC(2024, 0, 2, 3, 4, 5) * 1000);
   });
 
   test.each([
@@ -29,19 +29,47 @@ describe('TAXII timestamps', () => {
     '2024-01-02 03:04:05Z',
     '2024-01-02T03:04:05+01:00',
     '',
-  ])('parse rejects %p', (text) => {
-    expect(parseTimestampMicros(text)).toBeUndefined();
+  ])('added_after rejects %p', (text) => {
+    expect(() => parseObjectFilters({ added_after: text }, ALL)).toThrow(TaxiiError);
   });
 
-  test('format has six digits', () => {
-    expect(formatTimestampMicros(Date.UTC(2024, 0, 2, 3, 4, 5) * 1000 + 7)).toBe(
-      '2024-01-02T03:04:05.000007Z',
+  test('version keys equal across precisions', () => {
+    const filters = parseObjectFilters(
+      { 'match[version]': '2024-01-02T03:04:05Z,2024-01-02T03:04:05.000Z,2024-01-02T03:04:05.1Z' },
+      ALL,
     );
+
+    expect(filters.versions).toEqual([
+      { kind: 'at', version: '2024-01-02T03:04:05.000000Z' },
+      { kind: 'at', version: '2024-01-02T03:04:05.100000Z' },
+    ]);
   });
 
-  test('version key equals across precisions', () => {
-    expect(toVersionKey('2024-01-02T03:04:05Z')).toBe('2024-01-02T03:04:05.000000Z');
-    expect(toVersionKey('2024-01-02T03:04:05.1Z')).toBe('2024-01-02T03:04:05.100000Z');
+  test('latest spec version unless asked', () => {
+    expect(parseObjectFilters({}, ALL).latestSpecVersion).toBe(true);
+    expect(parseObjectFilters({ 'match[spec_version]': '2.0' }, ALL).latestSpecVersion).toBe(false);
+  });
+
+  test('normalised filters ignore order', () => {
+    const a = parseObjectFilters({ 'match[type]': 'malware,indicator' }, ALL);
+    const b = parseObjectFilters({ 'match[type]': ['indicator', 'malware'] }, ALL);
+
+    expect(normaliseFilters(a)).toBe(normaliseFilters(b));
+  });
+});
+
+describe('Content-Type parser', () => {
+  test.each([
+    ['application/taxii+json;version=2.1', true],
+    ['application/taxii+json', true],
+    ['Application/TAXII+JSON ; version="2.1"; charset=utf-8', true],
+    ['application/taxii+json;version=2.0', false],
+    ['application/stix+json;version=2.1', false],
+    ['application/json', false],
+    ['application/taxii+json;version', false],
+    ['*/*', false],
+  ])('%s', (header, expected) => {
+    expect(isTaxiiContentType(header)).toBe(expected);
   });
 });
 

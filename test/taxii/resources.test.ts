@@ -101,7 +101,8 @@ describe('TAXII collections', () => {
       description: 'With text',
       alias: described.alias,
       can_read: true,
-      can_write: true,
+      // No principal is granted write access, and the caller is anonymous.
+      can_write: false,
       media_types: ['application/stix+json;version=2.1'],
     });
     expect(single.status).toBe(200);
@@ -128,13 +129,17 @@ describe('TAXII collections', () => {
     expect(body.description).toContain('00000000-0000-4000-8000-000000000000');
   });
 
-  test('unreadable collection objects are 403', async () => {
+  test('unusable collection is hidden', async () => {
     const closed = buildCollection({ canRead: false });
     await hub.store.upsertCollection(closed);
 
     const response = await get(`/taxii2/hub/collections/${closed.id}/objects/`);
+    const list = (await (await get('/taxii2/hub/collections/')).json()) as {
+      collections: { id: string }[];
+    };
 
-    expect(response.status).toBe(403);
+    expect(response.status).toBe(404);
+    expect(list.collections.map((c) => c.id)).not.toContain(closed.id);
     expect(response.headers.get('content-type')).toBe(TAXII);
   });
 });

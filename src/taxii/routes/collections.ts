@@ -1,20 +1,25 @@
 /** The collections resource and the collection resource. */
 import type Router from '@koa/router';
 
+import { permissionsFor, type Permissions } from '../../auth/index.js';
 import type { CollectionRecord } from '../../store/index.js';
+import { authorizeCollection } from '../access.js';
 import type { ResolvedTaxiiDeps } from '../deps.js';
 import { STIX_MEDIA_TYPE } from '../media-type.js';
-import { requireApiRoot, requireCollection, sendTaxii } from './common.js';
+import { callerOf, requireApiRoot, sendTaxii } from './common.js';
 
-/** Presents a collection as the TAXII 2.1 collection resource. */
-export function toCollectionResource(collection: CollectionRecord): Record<string, unknown> {
+/** Presents a collection as the TAXII 2.1 collection resource; `can_read`/`can_write` describe the caller. */
+export function toCollectionResource(
+  collection: CollectionRecord,
+  permissions: Permissions,
+): Record<string, unknown> {
   const resource: Record<string, unknown> = { id: collection.id, title: collection.title };
   if (collection.description !== undefined) {
     resource['description'] = collection.description;
   }
   resource['alias'] = collection.alias;
-  resource['can_read'] = collection.canRead;
-  resource['can_write'] = collection.canWrite;
+  resource['can_read'] = permissions.read;
+  resource['can_write'] = permissions.write;
   resource['media_types'] =
     collection.mediaTypes.length > 0 ? collection.mediaTypes : [STIX_MEDIA_TYPE];
   return resource;
@@ -24,17 +29,21 @@ export function registerCollectionRoutes(router: Router, deps: ResolvedTaxiiDeps
   router.get('/:root/collections', async (ctx) => {
     requireApiRoot(ctx, deps);
 
-    const collections = await deps.store.listCollections();
+    const principal = callerOf(ctx);
+    const visible = (await deps.store.listCollections()).flatMap((collection) => {
+      const permissions = permissionsFor(collection, principal);
+      return permissions.read || permissions.write
+        ? [toCollectionResource(collection, permissions)]
+        : [];
+    });
 
     // The collections property is optional and omitted when there is none.
-    const body =
-      collections.length === 0 ? {} : { collections: collections.map(toCollectionResource) };
-    sendTaxii(ctx, JSON.stringify(body));
+    sendTaxii(ctx, JSON.stringify(visible.length === 0 ? {} : { collections: visible }));
   });
 
   router.get('/:root/collections/:collectionId', async (ctx) => {
-    const collection = await requireCollection(ctx, deps);
+    const { collection, permissions } = await authorizeCollection(ctx, deps, 'visible');
 
-    sendTaxii(ctx, JSON.stringify(toCollectionResource(collection)));
+    sendTaxii(ctx, JSON.stringify(toCollectionResource(collection, permissions)));
   });
 }

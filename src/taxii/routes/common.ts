@@ -1,17 +1,27 @@
 /** Helpers shared by the TAXII route groups. */
 import type { Context } from 'koa';
 
-import type { CollectionRecord, ObjectPage } from '../../store/index.js';
+import { formatTimestamp } from '../../stix/index.js';
+import type { ObjectPage, StoredObject } from '../../store/index.js';
 import { decodeCursor, encodeCursor, type CursorScope } from '../cursor.js';
 import type { ResolvedTaxiiDeps } from '../deps.js';
-import { TaxiiError, notFound } from '../errors.js';
-import { parsePageRequest, toObjectQuery, type ObjectFilters } from '../filters.js';
+import { notFound } from '../errors.js';
+import {
+  normaliseFilters,
+  parsePageRequest,
+  toObjectQuery,
+  type ObjectFilters,
+} from '../filters.js';
 import { TAXII_MEDIA_TYPE } from '../media-type.js';
-import { formatTimestampMicros } from '../timestamp.js';
+
+/** Formats microseconds as a TAXII timestamp, which always has six fractional digits. */
+export function taxiiTimestamp(micros: number): string {
+  return formatTimestamp(micros, 6);
+}
 
 /** Sends a JSON text that is already serialised, with the TAXII media type. */
-export function sendTaxii(ctx: Context, body: string): void {
-  ctx.status = 200;
+export function sendTaxii(ctx: Context, body: string, status = 200): void {
+  ctx.status = status;
   ctx.body = body;
   ctx.set('Content-Type', TAXII_MEDIA_TYPE);
 }
@@ -25,70 +35,48 @@ export function requireApiRoot(ctx: Context, deps: ResolvedTaxiiDeps): void {
   }
 }
 
-/** Loads the collection named in the path, or rejects with 404. */
-export async function requireCollection(
-  ctx: Context,
-  deps: ResolvedTaxiiDeps,
-): Promise<CollectionRecord> {
-  requireApiRoot(ctx, deps);
-  const id = ctx.params['collectionId'] ?? '';
-  const collection = await deps.store.getCollection(id);
-  if (collection === undefined) {
-    throw notFound(
-      `Collection ${JSON.stringify(id)} does not exist in API root ${JSON.stringify(deps.apiRootPath)}.`,
-    );
-  }
-  return collection;
-}
-
-export function requireReadable(collection: CollectionRecord): void {
-  if (!collection.canRead) {
-    throw new TaxiiError(
-      403,
-      'forbidden',
-      'Forbidden',
-      `Collection ${collection.id} cannot be read.`,
-    );
-  }
-}
-
-/** Returns the authenticated caller that a cursor is bound to. */
-// TODO: return the principal once authentication is in front of the TAXII routes.
-export function callerPrincipal(_ctx: Context): string {
-  return '';
-}
-
 export interface FetchedPage extends ObjectPage {
   /** The `next` cursor, present exactly when `more` is true. */
   next?: string;
 }
 
+/** The authenticated principal of a request, undefined for an anonymous caller. */
+export function callerOf(ctx: Context): string | undefined {
+  return ctx.state['principal'] as string | undefined;
+}
+
+export interface PageRequestSpec {
+  /** The resource kind that the `next` cursor is bound to, e.g. `objects`. */
+  resource: string;
+  collectionId: string;
+  filters: ObjectFilters;
+  /** True for manifest and versions pages, which need no object bodies. */
+  withoutBody: boolean;
+}
+
 /**
- * Reads one page of `filters` in a collection, resuming from the request's
- * `next` cursor, and issues the cursor of the following page.
+ * Reads one page of `spec.filters` in a collection, resuming from the
+ * request's `next` cursor, and issues the cursor of the following page. The
+ * cursor is bound to the resource, collection, filters and caller.
  */
 export async function fetchPage(
   ctx: Context,
   deps: ResolvedTaxiiDeps,
-  resource: string,
-  collectionId: string,
-  filters: ObjectFilters,
-  filtersText: string,
-  withoutBody: boolean,
+  spec: PageRequestSpec,
 ): Promise<FetchedPage> {
   const pageRequest = parsePageRequest(ctx.query, deps.maxPageSize);
   const scope: CursorScope = {
-    resource,
-    collectionId,
-    filters: filtersText,
-    principal: callerPrincipal(ctx),
+    resource: spec.resource,
+    collectionId: spec.collectionId,
+    filters: normaliseFilters(spec.filters),
+    principal: callerOf(ctx) ?? '',
   };
 
-  const query = toObjectQuery(collectionId, filters, pageRequest.limit);
+  const query = toObjectQuery(spec.collectionId, spec.filters, pageRequest.limit);
   if (pageRequest.next !== undefined) {
     query.after = decodeCursor(deps.cursorSecret, pageRequest.next, scope);
   }
-  if (withoutBody) {
+  if (spec.withoutBody) {
     query.withoutBody = true;
   }
   const page: FetchedPage = await deps.store.queryObjects(query);
@@ -111,8 +99,8 @@ export function setDateAddedHeaders(ctx: Context, page: ObjectPage): void {
   if (first === undefined || last === undefined) {
     return;
   }
-  ctx.set('X-TAXII-Date-Added-First', formatTimestampMicros(first.dateAdded));
-  ctx.set('X-TAXII-Date-Added-Last', formatTimestampMicros(last.dateAdded));
+  ctx.set('X-TAXII-Date-Added-First', taxiiTimestamp(first.dateAdded));
+  ctx.set('X-TAXII-Date-Added-Last', taxiiTimestamp(last.dateAdded));
 }
 
 /** Opens an envelope-like body with `more` and `next`, ready for the list property. */
@@ -120,4 +108,13 @@ export function envelopeHead(page: FetchedPage): string {
   return page.next === undefined
     ? `{"more":${page.more}`
     : `{"more":true,"next":${JSON.stringify(page.next)}`;
+}
+
+/**
+ * The version of a stored object as TAXII presents it: the version key
+ * (`modified`, else `created`, with six fractional digits). An object with
+ * neither, such as most SCOs, has one version, presented as its `date_added`.
+ */
+export function versionText(item: StoredObject): string {
+  return item.version === '' ? taxiiTimestamp(item.dateAdded) : item.version;
 }

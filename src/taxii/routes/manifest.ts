@@ -1,37 +1,32 @@
 /** The manifest resource of a collection. */
 import type Router from '@koa/router';
 
+import { authorizeCollection } from '../access.js';
 import type { ResolvedTaxiiDeps } from '../deps.js';
-import { normaliseFilters, parseObjectFilters } from '../filters.js';
-import { formatTimestampMicros } from '../timestamp.js';
+import { parseObjectFilters } from '../filters.js';
 import {
   envelopeHead,
   fetchPage,
-  requireCollection,
-  requireReadable,
   sendTaxii,
   setDateAddedHeaders,
+  taxiiTimestamp,
+  versionText,
 } from './common.js';
-import { versionText } from './objects.js';
 
 const MANIFEST_FILTERS = { id: true, type: true, version: true, specVersion: true };
 
 export function registerManifestRoutes(router: Router, deps: ResolvedTaxiiDeps): void {
   router.get('/:root/collections/:collectionId/manifest', async (ctx) => {
-    const collection = await requireCollection(ctx, deps);
-    requireReadable(collection);
+    const { collection } = await authorizeCollection(ctx, deps, 'read');
 
     const filters = parseObjectFilters(ctx.query, MANIFEST_FILTERS);
 
-    const page = await fetchPage(
-      ctx,
-      deps,
-      'manifest',
-      collection.id,
+    const page = await fetchPage(ctx, deps, {
+      resource: 'manifest',
+      collectionId: collection.id,
       filters,
-      normaliseFilters(filters),
-      true,
-    );
+      withoutBody: true,
+    });
 
     setDateAddedHeaders(ctx, page);
     if (page.items.length === 0) {
@@ -40,7 +35,7 @@ export function registerManifestRoutes(router: Router, deps: ResolvedTaxiiDeps):
     }
     const records = page.items.map((item) => ({
       id: item.id,
-      date_added: formatTimestampMicros(item.dateAdded),
+      date_added: taxiiTimestamp(item.dateAdded),
       version: versionText(item),
       media_type: `application/stix+json;version=${item.specVersion}`,
     }));

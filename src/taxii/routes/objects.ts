@@ -1,19 +1,17 @@
-/** The objects, object and object versions resources of a collection. */
+/** The objects, object and object versions resources of a collection (GET). */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 
-import type { StoredObject } from '../../store/index.js';
+import { authorizeCollection } from '../access.js';
 import type { ResolvedTaxiiDeps } from '../deps.js';
 import { notFound } from '../errors.js';
-import { normaliseFilters, parseObjectFilters, type ObjectFilters } from '../filters.js';
-import { formatTimestampMicros } from '../timestamp.js';
+import { parseObjectFilters, type ObjectFilters } from '../filters.js';
 import {
   envelopeHead,
   fetchPage,
-  requireCollection,
-  requireReadable,
   sendTaxii,
   setDateAddedHeaders,
+  versionText,
   type FetchedPage,
 } from './common.js';
 
@@ -44,13 +42,8 @@ function sendEnvelope(ctx: Context, page: FetchedPage): void {
   sendTaxii(ctx, envelopeBody(page));
 }
 
-/** The version of a stored object as TAXII presents it: the version key, else `date_added`. */
-export function versionText(item: StoredObject): string {
-  return item.version === '' ? formatTimestampMicros(item.dateAdded) : item.version;
-}
-
 /** Rejects with 404 when no version of `objectId` is in the collection at all. */
-async function requireObject(
+export async function requireObject(
   deps: ResolvedTaxiiDeps,
   collectionId: string,
   objectId: string,
@@ -69,40 +62,32 @@ async function requireObject(
 
 export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): void {
   router.get('/:root/collections/:collectionId/objects', async (ctx) => {
-    const collection = await requireCollection(ctx, deps);
-    requireReadable(collection);
+    const { collection } = await authorizeCollection(ctx, deps, 'read');
 
     const filters = parseObjectFilters(ctx.query, ALL_FILTERS);
 
-    const page = await fetchPage(
-      ctx,
-      deps,
-      'objects',
-      collection.id,
+    const page = await fetchPage(ctx, deps, {
+      resource: 'objects',
+      collectionId: collection.id,
       filters,
-      normaliseFilters(filters),
-      false,
-    );
+      withoutBody: false,
+    });
 
     sendEnvelope(ctx, page);
   });
 
   router.get('/:root/collections/:collectionId/objects/:objectId', async (ctx) => {
-    const collection = await requireCollection(ctx, deps);
-    requireReadable(collection);
+    const { collection } = await authorizeCollection(ctx, deps, 'read');
 
     const objectId = ctx.params['objectId'] ?? '';
     const filters = { ...parseObjectFilters(ctx.query, OBJECT_FILTERS), ids: [objectId] };
 
-    const page = await fetchPage(
-      ctx,
-      deps,
-      'object',
-      collection.id,
+    const page = await fetchPage(ctx, deps, {
+      resource: 'object',
+      collectionId: collection.id,
       filters,
-      normaliseFilters(filters),
-      false,
-    );
+      withoutBody: false,
+    });
     if (page.items.length === 0) {
       // An empty page is `{}` when the object exists but the filters exclude it.
       await requireObject(deps, collection.id, objectId);
@@ -112,8 +97,7 @@ export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): v
   });
 
   router.get('/:root/collections/:collectionId/objects/:objectId/versions', async (ctx) => {
-    const collection = await requireCollection(ctx, deps);
-    requireReadable(collection);
+    const { collection } = await authorizeCollection(ctx, deps, 'read');
 
     const objectId = ctx.params['objectId'] ?? '';
     const filters: ObjectFilters = {
@@ -122,15 +106,12 @@ export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): v
       versions: [{ kind: 'all' }],
     };
 
-    const page = await fetchPage(
-      ctx,
-      deps,
-      'versions',
-      collection.id,
+    const page = await fetchPage(ctx, deps, {
+      resource: 'versions',
+      collectionId: collection.id,
       filters,
-      normaliseFilters(filters),
-      true,
-    );
+      withoutBody: true,
+    });
     if (page.items.length === 0) {
       await requireObject(deps, collection.id, objectId);
     }
