@@ -1,5 +1,6 @@
 import { canonicalDomain } from './domain.js';
 import { canonicalIpv6, formatIpv4, parseIpv4 } from './ip.js';
+import { ipInterval, type IpInterval } from './ip-intervals.js';
 import { invalid, ok, type CanonicalResult } from './value-types.js';
 
 /** RFC 3986 section 3: scheme "://" authority, then path and query up to the fragment. */
@@ -98,4 +99,27 @@ function canonicalHost(host: string): { host: string } | { error: string } {
     return { error: `host "${host}" is not a valid dotted-quad IPv4 address` };
   const domain = canonicalDomain(host, { allowUnderscore: true });
   return domain.ok ? { host: domain.value } : { error: domain.reason };
+}
+
+/**
+ * Returns the host of a canonical URL as written in it: a domain, a dotted
+ * quad, or an IPv6 literal in brackets. Undefined when `url` has no `//`.
+ */
+export function urlHost(url: string): string | undefined {
+  const start = url.indexOf('//');
+  if (start < 0) return undefined;
+  let end = start + 2;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+  const authority = url.slice(start + 2, end);
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (hostPort.startsWith('[')) return hostPort.slice(0, hostPort.indexOf(']') + 1);
+  const colon = hostPort.lastIndexOf(':');
+  return colon < 0 ? hostPort : hostPort.slice(0, colon);
+}
+
+/** Returns the address interval of a URL host that is an IP literal, else undefined. */
+export function hostInterval(host: string): IpInterval | undefined {
+  if (host.startsWith('[')) return ipInterval('ipv6', host.slice(1, -1));
+  const address = parseIpv4(host);
+  return address === undefined ? undefined : { family: 4, first: address, last: address };
 }

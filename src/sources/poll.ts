@@ -1,9 +1,15 @@
 import type { Logger } from 'pino';
-import type { ValueType } from '../processing/index.js';
+import {
+  DEFAULT_SCREEN_SETTINGS,
+  emptyScreenCounts,
+  nonZeroRefused,
+  type GuardRule,
+  type ScreenExample,
+} from '../processing/index.js';
+import { CollectionProcessing, DEFAULT_WITHDRAWAL_POLICY, NO_AGING } from '../processing/policy.js';
+import { buildHubVersion } from '../processing/versions.js';
 import {
   buildIdentity,
-  buildIndicator,
-  identityId,
   indicatorId,
   patternFor,
   tlpMarking,
@@ -11,7 +17,7 @@ import {
   type TlpLevel,
 } from '../stix/index.js';
 import type { SightingInput, SourceState, Store } from '../store/index.js';
-import { SOURCE_KINDS, type ReadStats, type SourceSettings } from './kinds.js';
+import { SOURCE_KINDS, type ReadStats, type SourceEntry, type SourceSettings } from './kinds.js';
 
 /** What a poll needs to know about its source; the collection config provides it. */
 export interface PollSource extends SourceSettings {
@@ -27,6 +33,11 @@ export interface PollDeps {
   userAgent: string;
   /** Current time in microseconds; tests may pin it. */
   nowMicros?: () => number;
+  /**
+   * The collection's processing policy. Without it the poll uses the default
+   * guards, all built-in allow-lists and a policy that knows this source only.
+   */
+  processing?: CollectionProcessing;
 }
 
 export type PollOutcome = 'applied' | 'not-modified' | 'failed';
@@ -45,7 +56,62 @@ export interface PollReport extends Partial<ReadStats> {
   objectsAdded?: number;
   /** Objects whose (id, version) was stored already with another body; the stored one stays. */
   conflicts?: number;
+  /** Values listed again after every sighting of them had been withdrawn. */
+  reactivated?: number;
+  /** Values this source stopped listing that stay active until more polls miss them. */
+  missed?: number;
+  /** Values withdrawn because this complete poll no longer listed them. */
+  withdrawn?: number;
+  /** Values whose set of sources changed. */
+  merged?: number;
+  /** Values that aging expired right after this poll, in the whole collection. */
+  expired?: number;
+  /** Values that the allow-list removed whole. */
+  allowListed?: number;
+  /** IP networks or ranges that the allow-list split; their remainders are stored. */
+  split?: number;
+  /** Values that a sanity guard rejected, per rule (rules with a count of zero left out). */
+  refused?: Partial<Record<GuardRule, number>>;
+  /** A few values kept out by the guards or the allow-list, with the reason. */
+  screenExamples?: ScreenExample[];
+  /**
+   * False when the poll was complete but its valid count fell by more than
+   * the allowed share from the previous complete poll: it then withdraws
+   * nothing and its validators are not kept, so the next poll fetches again.
+   */
+  plausible?: boolean;
   error?: string;
+}
+
+let defaultProcessing: Map<string, CollectionProcessing> | undefined;
+
+/** A policy for a caller that passes none: default guards and all built-in allow-lists, compiled once. */
+function fallbackProcessing(collectionId: string, source: PollSource): CollectionProcessing {
+  defaultProcessing ??= new Map();
+  const key = JSON.stringify([collectionId, source.id]);
+  let processing = defaultProcessing.get(key);
+  if (processing === undefined) {
+    processing = new CollectionProcessing({
+      collectionId,
+      screen: DEFAULT_SCREEN_SETTINGS,
+      withdrawal: DEFAULT_WITHDRAWAL_POLICY,
+      confidenceRule: 'max',
+      sources: [
+        {
+          id: source.id,
+          name: source.name,
+          confidence: source.confidence,
+          weight: 1,
+          tlp: source.tlp,
+          indicatorTypes: source.indicatorTypes,
+          labels: source.labels,
+          aging: NO_AGING,
+        },
+      ],
+    });
+    defaultProcessing.set(key, processing);
+  }
+  return processing;
 }
 
 function defaultNowMicros(): number {
@@ -93,10 +159,35 @@ export async function pollSource(
       return report;
     }
     Object.assign(report, result.stats, { objectsRead: result.objects.length });
+    const processing = deps.processing ?? fallbackProcessing(collectionId, source);
+
+    // Guards and allow-list run before storing: refused and allowed values
+    // never become sightings, and split networks are stored as their remainders.
+    const screenCounts = emptyScreenCounts();
+    const entries = processing.screen.filter<SourceEntry>(
+      result.entries,
+      screenCounts,
+      (_, part) => part,
+    );
+    Object.assign(report, {
+      allowListed: screenCounts.allowListed,
+      split: screenCounts.split,
+      refused: nonZeroRefused(screenCounts),
+      screenExamples: screenCounts.examples,
+    });
+
+    // A complete poll whose valid count fell too far is held: it may be a
+    // truncated or broken list, so it withdraws nothing.
+    const previousValid = previous?.lastValidCount;
+    const plausible =
+      !result.complete ||
+      previousValid === undefined ||
+      result.stats.valid >= previousValid * (1 - processing.withdrawal.maxDrop);
+    report.plausible = plausible;
+    const withdraws = result.complete && plausible && result.stats.valid > 0;
 
     const marking = tlpMarking(source.tlp);
-    const creatorId = identityId(collectionId, source.id);
-    const sightings: SightingInput[] = result.entries.map((entry) => ({
+    const sightings: SightingInput[] = entries.map((entry) => ({
       valueType: entry.type,
       value: entry.value,
       indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
@@ -110,43 +201,68 @@ export async function pollSource(
     const newState: SourceState = {
       collectionId,
       sourceId: source.id,
-      etag: result.etag,
-      lastModified: result.lastModified,
+      etag: plausible ? result.etag : previous?.etag,
+      lastModified: plausible ? result.lastModified : previous?.lastModified,
       lastSuccessAt: startedMicros,
-      lastValidCount: result.stats.valid,
+      lastValidCount: plausible ? result.stats.valid : previousValid,
       cursor: result.cursor ?? previous?.cursor,
     };
+    const buildVersion = (change: Parameters<typeof buildHubVersion>[0]) =>
+      buildHubVersion(change, processing.versions);
     const applied = await deps.store.applyPoll({
       collectionId,
       sourceId: source.id,
       seenAt: startedMicros,
       sightings,
       buildIndicator: (sighting) =>
-        buildIndicator({
-          collectionId,
-          identityId: creatorId,
-          type: sighting.valueType as ValueType,
-          value: sighting.value,
-          confidence: source.confidence,
-          tlpMarkingId: marking.id,
-          indicatorTypes: [...source.indicatorTypes],
-          labels: [...source.labels],
-          createdMicros: startedMicros,
-          validFromMicros: startedMicros,
+        buildVersion({
+          kind: 'created',
+          ...sighting,
+          at: startedMicros,
+          sightings: [
+            {
+              sourceId: source.id,
+              indicatorId: sighting.indicatorId,
+              firstSeen: startedMicros,
+              lastSeen: startedMicros,
+              missed: 0,
+              creator: true,
+            },
+          ],
         }),
+      buildVersion,
+      missing: withdraws
+        ? { withdrawAfter: processing.withdrawal.missesBeforeWithdrawal }
+        : undefined,
       extraObjects,
       // Counts are known only once the poll is applied; the final report replaces this one below.
       state: { ...newState, lastReport: { ...report, outcome: 'applied', durationMs: elapsed() } },
     });
+    const aged = await processing.age(deps.store, now());
 
     Object.assign(report, {
       outcome: 'applied',
       durationMs: elapsed(),
       created: applied.created,
       refreshed: applied.refreshed,
-      objectsAdded: applied.objects.added,
+      reactivated: applied.reactivated ?? 0,
+      missed: applied.missed ?? 0,
+      withdrawn: applied.withdrawn ?? 0,
+      merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
+      expired: aged?.expired ?? 0,
+      objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
       conflicts: applied.objects.conflicts.length,
     });
+    if (!plausible) {
+      log.warn(
+        {
+          count: report.valid,
+          previousCount: previousValid,
+          maxDrop: processing.withdrawal.maxDrop,
+        },
+        'poll held as implausible: its valid count fell too far, so it withdraws nothing',
+      );
+    }
     await deps.store.putSourceState({ ...newState, lastReport: { ...report } });
     log.info(
       {
@@ -154,6 +270,10 @@ export async function pollSource(
         count: report.valid,
         created: report.created,
         refreshed: report.refreshed,
+        withdrawn: report.withdrawn,
+        expired: report.expired,
+        allowListed: report.allowListed,
+        refused: report.refused,
         invalid: report.invalid,
         objectsAdded: report.objectsAdded,
       },

@@ -1,0 +1,118 @@
+/**
+ * Explains one value of a collection: which sources listed it and when,
+ * whether it is active, its merged confidence, and what keeps it out of
+ * each view. `scripts/why.mjs` prints it.
+ */
+import { detectAndCanonicalize } from '../processing/index.js';
+import { mergeConfidence } from '../processing/confidence.js';
+import type { SightingRecord, Store } from '../store/index.js';
+import { VIEW_KINDS } from '../views/kinds.js';
+import type { CollectionConfig, Config } from './config.js';
+import { processingFor } from './processing.js';
+
+export interface ValueExplanation {
+  collectionId: string;
+  alias: string;
+  /** The value as given, and canonical. */
+  input: string;
+  valueType?: string;
+  value?: string;
+  /** Why the input is no value at all, when it is not. */
+  invalid?: string;
+  /** `active` while a source lists it; `withdrawn` or `expired` after; `unknown` when never listed. */
+  state: 'active' | 'withdrawn' | 'expired' | 'unknown';
+  sightings: (Omit<SightingRecord, 'firstSeen' | 'lastSeen' | 'withdrawnAt'> & {
+    firstSeen: string;
+    lastSeen: string;
+    withdrawnAt?: string;
+  })[];
+  /** Merged confidence of the active sources, by the collection's rule. */
+  confidence?: number;
+  /** What the guards and the allow-list decide for the value. */
+  screen: string;
+  /** Per view: listed, or the reason it is not. */
+  views: { name: string; listed: boolean; reason?: string }[];
+}
+
+const iso = (micros: number) => new Date(micros / 1000).toISOString();
+
+export function findCollection(config: Config, aliasOrId: string): CollectionConfig | undefined {
+  return config.collections.find((c) => c.alias === aliasOrId || c.id === aliasOrId);
+}
+
+export async function explainValue(
+  store: Store,
+  collection: CollectionConfig,
+  input: string,
+): Promise<ValueExplanation> {
+  const explanation: ValueExplanation = {
+    collectionId: collection.id,
+    alias: collection.alias,
+    input,
+    state: 'unknown',
+    sightings: [],
+    screen: 'not checked',
+    views: [],
+  };
+  const parsed = detectAndCanonicalize(input);
+  if (!parsed.ok) {
+    explanation.invalid = parsed.reason;
+    return explanation;
+  }
+  explanation.valueType = parsed.type;
+  explanation.value = parsed.value;
+
+  const processing = processingFor(collection);
+  const sightings = await store.listSightings(collection.id, parsed.type, parsed.value);
+  explanation.sightings = sightings.map((s) => ({
+    ...s,
+    firstSeen: iso(s.firstSeen),
+    lastSeen: iso(s.lastSeen),
+    withdrawnAt: s.withdrawnAt === undefined ? undefined : iso(s.withdrawnAt),
+  }));
+  const active = sightings.filter((s) => s.withdrawnAt === undefined);
+  if (active.length > 0) {
+    explanation.state = 'active';
+    const profiles = active.map(
+      (s) => processing.versions.sources.get(s.sourceId) ?? processing.versions.fallback,
+    );
+    explanation.confidence = mergeConfidence(processing.versions.confidenceRule, profiles);
+  } else if (sightings.length > 0) {
+    const latest = [...sightings].sort((a, b) => (b.withdrawnAt ?? 0) - (a.withdrawnAt ?? 0))[0];
+    explanation.state = latest?.withdrawalReason === 'expired' ? 'expired' : 'withdrawn';
+  }
+
+  const verdict = processing.screen.judge(parsed.type, parsed.value);
+  switch (verdict.kind) {
+    case 'keep':
+      explanation.screen = 'passes the guards and the allow-list';
+      break;
+    case 'refused':
+      explanation.screen = `refused by the ${verdict.rule} guard`;
+      break;
+    case 'allowed':
+      explanation.screen = `allow-listed by ${verdict.entry}`;
+      break;
+    case 'split':
+      explanation.screen = `partly allow-listed; published as ${verdict.rest.map((p) => p.value).join(', ')}`;
+      break;
+  }
+
+  for (const view of collection.views) {
+    const kind = VIEW_KINDS[view.kind];
+    let reason: string | undefined;
+    if (!(kind.valueTypes as string[]).includes(parsed.type)) {
+      reason = `the ${view.kind} view lists no ${parsed.type} values`;
+    } else if (explanation.state !== 'active') {
+      reason = `the value is ${explanation.state}`;
+    } else if (verdict.kind === 'refused' || verdict.kind === 'allowed') {
+      reason = explanation.screen;
+    }
+    explanation.views.push(
+      reason === undefined
+        ? { name: view.name, listed: true }
+        : { name: view.name, listed: false, reason },
+    );
+  }
+  return explanation;
+}

@@ -1,0 +1,139 @@
+/**
+ * The processing policy of one collection, compiled once from its config:
+ * the screen (guards and allow-list), withdrawal and plausibility rules,
+ * aging rules and the sources' profiles for merged indicator versions.
+ *
+ * Import this module directly; like `versions.ts` it is not in the index.
+ */
+import type { AgingRule, ExpireSummary, Store } from '../store/index.js';
+import type { ConfidenceRule } from './confidence.js';
+import { Screen, type ScreenSettings } from './screen.js';
+import { VALUE_TYPES, type ValueType } from './value-types.js';
+import { buildHubVersion, type SourceProfile, type VersionContext } from './versions.js';
+
+/** When a value that a source stops listing is withdrawn, and when a poll is believed. */
+export interface WithdrawalPolicy {
+  /** Consecutive complete polls without a value before it is withdrawn. Default 1. */
+  missesBeforeWithdrawal: number;
+  /**
+   * Largest share (0-1) by which the valid count of a complete poll may fall
+   * below the previous complete poll's; a larger fall makes the poll
+   * implausible, so it withdraws nothing. Default 0.5.
+   */
+  maxDrop: number;
+}
+
+export const DEFAULT_WITHDRAWAL_POLICY: WithdrawalPolicy = {
+  missesBeforeWithdrawal: 1,
+  maxDrop: 0.5,
+};
+
+/** One source's aging as configured: `never`, or an age from first or last sighting. */
+export type AgingSpec =
+  { basis: 'never' } | { basis: 'first-seen' | 'last-seen'; maxAgeMicros: number };
+
+/** A source's aging per value type; `default` covers the types not listed. */
+export interface SourceAging {
+  default: AgingSpec;
+  byType: Partial<Record<ValueType, AgingSpec>>;
+}
+
+export interface ProcessingSource extends SourceProfile {
+  aging: SourceAging;
+}
+
+export interface ProcessingSettings {
+  collectionId: string;
+  screen: ScreenSettings;
+  withdrawal: WithdrawalPolicy;
+  confidenceRule: ConfidenceRule;
+  sources: readonly ProcessingSource[];
+}
+
+/** A collection's compiled processing policy. */
+export class CollectionProcessing {
+  readonly collectionId: string;
+  readonly screen: Screen;
+  readonly withdrawal: WithdrawalPolicy;
+  readonly versions: VersionContext;
+  readonly agingRules: AgingRule[];
+
+  constructor(settings: ProcessingSettings) {
+    this.collectionId = settings.collectionId;
+    this.screen = new Screen(settings.screen);
+    this.withdrawal = settings.withdrawal;
+    const sources = new Map(settings.sources.map((source) => [source.id, source] as const));
+    this.versions = {
+      collectionId: settings.collectionId,
+      sources,
+      fallback: {
+        id: '',
+        name: '',
+        confidence: 50,
+        weight: 1,
+        tlp: 'clear',
+        indicatorTypes: ['malicious-activity'],
+        labels: [],
+      },
+      confidenceRule: settings.confidenceRule,
+    };
+    this.agingRules = settings.sources.flatMap((source) => agingRules(source.id, source.aging));
+  }
+
+  /**
+   * Expires the sightings that the aging rules have aged out at `now`
+   * (micros) and stores the versions this causes. Idempotent.
+   */
+  async age(store: Store, now: number): Promise<ExpireSummary | undefined> {
+    if (this.agingRules.length === 0) return undefined;
+    return store.expireSightings({
+      collectionId: this.collectionId,
+      now,
+      rules: this.agingRules,
+      buildVersion: (change) => buildHubVersion(change, this.versions),
+    });
+  }
+}
+
+/** Turns one source's aging spec into store rules, one per distinct spec. */
+export function agingRules(sourceId: string, aging: SourceAging): AgingRule[] {
+  const rules: AgingRule[] = [];
+  const listed = Object.keys(aging.byType) as ValueType[];
+  const push = (spec: AgingSpec, valueTypes: string[] | undefined): void => {
+    if (spec.basis === 'never') return;
+    if (valueTypes !== undefined && valueTypes.length === 0) return;
+    const rule: AgingRule = { sourceId, basis: spec.basis, maxAgeMicros: spec.maxAgeMicros };
+    if (valueTypes !== undefined) rule.valueTypes = valueTypes;
+    rules.push(rule);
+  };
+  push(
+    aging.default,
+    listed.length === 0 ? undefined : VALUE_TYPES.filter((type) => !listed.includes(type)),
+  );
+  for (const type of listed) {
+    const spec = aging.byType[type];
+    if (spec) push(spec, [type]);
+  }
+  return rules;
+}
+
+const MICROS_PER_SECOND = 1_000_000;
+const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `never`, `first_seen+30d` or `last_seen+12h` (units s, m, h, d). */
+export function parseAgingSpec(text: string): AgingSpec {
+  if (text === 'never') return { basis: 'never' };
+  const match = /^(first_seen|last_seen)\+([1-9][0-9]{0,6})([smhd])$/.exec(text);
+  if (!match) {
+    throw new Error(
+      `invalid aging ${JSON.stringify(text)}: expected never, first_seen+DURATION or last_seen+DURATION, e.g. last_seen+30d`,
+    );
+  }
+  const seconds = Number(match[2]) * (SECONDS_PER_UNIT[match[3] ?? ''] ?? Number.NaN);
+  return {
+    basis: match[1] === 'first_seen' ? 'first-seen' : 'last-seen',
+    maxAgeMicros: seconds * MICROS_PER_SECOND,
+  };
+}
+
+export const NO_AGING: SourceAging = { default: { basis: 'never' }, byType: {} };
