@@ -26,3 +26,10 @@ export {
   type PollReport,
   type PollSource,
 } from './poll.js';
+export {
+  taxii21,
+  TaxiiResponseError,
+  type Taxii21Cursor,
+  type Taxii21Settings,
+} from './taxii21.js';
+export { TaxiiRequestError, type TlsFiles } from './taxii21-http.js';

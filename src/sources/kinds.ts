@@ -3,6 +3,7 @@ import type { ValueType } from '../processing/index.js';
 import type { ObjectVersionInput, SourceState } from '../store/index.js';
 import { fetchFeed } from './fetch.js';
 import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
+import { taxii21, type Taxii21Settings } from './taxii21.js';
 
 /** One indicator value read from a source. */
 export interface SourceEntry {
@@ -21,6 +22,8 @@ export interface ReadStats {
   invalid: number;
   duplicates?: number;
   invalidExamples?: InvalidExample[];
+  /** Pages requested from a paged source such as TAXII. */
+  pages?: number;
 }
 
 /** The settings of a source that every kind understands; kinds read their own keys too. */
@@ -33,6 +36,8 @@ export interface SourceSettings {
   extract?: RegExp;
   timeoutMs: number;
   maxBytes: number;
+  /** The settings of a `taxii21` source; other kinds have none. */
+  taxii21?: Taxii21Settings;
 }
 
 export interface ReadContext {
@@ -127,4 +132,5 @@ const textList: SourceKind = {
 /** The source kinds by the `kind` key of their configuration. */
 export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {
   'text-list': textList,
+  taxii21,
 };

@@ -1,0 +1,368 @@
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { Agent, request, type Dispatcher } from 'undici';
+
+import { decodeBody } from './decode.js';
+import { FetchError } from './fetch-error.js';
+
+/** The media type of every TAXII 2.1 request and response body (TAXII 2.1, section 1.6.8). */
+export const TAXII21_MEDIA_TYPE = 'application/taxii+json;version=2.1';
+
+/** Retry-After values above this many seconds fail the request instead of stalling the poll. */
+export const MAX_RETRY_AFTER_SECONDS = 60;
+const MAX_BACKOFF_MS = 30_000;
+const ERROR_BODY_BYTES = 4096;
+
+/** Paths of PEM files for mutual TLS, already resolved to absolute paths. */
+export interface TlsFiles {
+  certPath?: string;
+  keyPath?: string;
+  caPath?: string;
+  /** Passphrase of the key; a secret, never logged. */
+  passphrase?: string;
+}
+
+export interface TaxiiClientOptions {
+  userAgent: string;
+  /** Value of the Authorization header; a secret, never logged. */
+  authorization?: string;
+  tls?: TlsFiles;
+  /** Limit of one request, body included, in ms. */
+  timeoutMs: number;
+  /** Largest decoded response body accepted, in bytes. */
+  maxBytes: number;
+  /** Retries of one request after a 429, a 5xx or a network error. */
+  maxRetries: number;
+  /** Wait before the first retry in ms; it doubles on each further retry, up to 30 s. */
+  retryDelayMs: number;
+  logger: Logger;
+}
+
+/** A parsed TAXII response body with the text it was parsed from. */
+export interface TaxiiResponse {
+  url: string;
+  body: unknown;
+  text: string;
+  bytes: number;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** A TAXII request that failed; the message names the URL and what to check. */
+export class TaxiiRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TaxiiRequestError';
+  }
+}
+
+/** Network error codes worth a retry; TLS and certificate errors are not among them. */
+const RETRIABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/**
+ * A TAXII 2.1 client for one poll: one connection pool (with the client
+ * certificate, when configured), GET with retries, and response checks.
+ * Close it when the poll ends.
+ */
+export class TaxiiClient {
+  private constructor(
+    private readonly options: TaxiiClientOptions,
+    private readonly agent: Agent,
+  ) {}
+
+  /** Reads the TLS files, when configured, and opens the connection pool. */
+  static async open(options: TaxiiClientOptions): Promise<TaxiiClient> {
+    const connect: Record<string, unknown> = {};
+    const tls = options.tls;
+    if (tls?.certPath) connect.cert = await readPem(tls.certPath, 'client certificate');
+    if (tls?.keyPath) connect.key = await readPem(tls.keyPath, 'client key');
+    if (tls?.caPath) connect.ca = await readPem(tls.caPath, 'CA certificate');
+    if (tls?.passphrase !== undefined) connect.passphrase = tls.passphrase;
+    return new TaxiiClient(options, new Agent({ connect }));
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /**
+   * GETs a TAXII resource and parses its JSON body. Retries a 429, a 5xx and
+   * network errors up to `maxRetries` times, waiting for `Retry-After` when
+   * the server sends one and backing off exponentially otherwise.
+   */
+  async get(url: string): Promise<TaxiiResponse> {
+    const { maxRetries, logger } = this.options;
+    for (let attempt = 0; ; attempt += 1) {
+      let outcome: TaxiiResponse | RetriableFailure;
+      try {
+        outcome = await this.getOnce(url);
+      } catch (error) {
+        const failure = toRequestError(error, url, this.options.timeoutMs);
+        if (!isRetriableNetworkError(error)) throw failure;
+        outcome = { retriable: true, reason: failure.reason };
+      }
+      if (!('retriable' in outcome)) return outcome;
+
+      if (attempt >= maxRetries) {
+        throw new TaxiiRequestError(
+          `GET ${url} failed after ${attempt + 1} attempts: ${outcome.reason}`,
+          outcome.status,
+        );
+      }
+      const delayMs = this.retryDelay(url, attempt, outcome);
+      logger.warn(
+        { url, attempt: attempt + 1, status: outcome.status, delayMs, reason: outcome.reason },
+        'TAXII request failed; retrying',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+
+  private retryDelay(url: string, attempt: number, failure: RetriableFailure): number {
+    if (failure.retryAfterSeconds !== undefined) {
+      if (failure.retryAfterSeconds > MAX_RETRY_AFTER_SECONDS) {
+        throw new TaxiiRequestError(
+          `GET ${url} failed: ${failure.reason}, and the server asks to wait ${failure.retryAfterSeconds} s (Retry-After), more than the ${MAX_RETRY_AFTER_SECONDS} s a poll waits; the next scheduled poll tries again`,
+          failure.status,
+        );
+      }
+      return failure.retryAfterSeconds * 1000;
+    }
+    return Math.min(this.options.retryDelayMs * 2 ** attempt, MAX_BACKOFF_MS);
+  }
+
+  private async getOnce(url: string): Promise<TaxiiResponse | RetriableFailure> {
+    const { timeoutMs } = this.options;
+    const headers: Record<string, string> = {
+      accept: TAXII21_MEDIA_TYPE,
+      'accept-encoding': 'gzip, deflate',
+      'user-agent': this.options.userAgent,
+    };
+    if (this.options.authorization) headers.authorization = this.options.authorization;
+
+    const signal = AbortSignal.timeout(timeoutMs);
+    const response = await request(url, {
+      method: 'GET',
+      headers,
+      dispatcher: this.agent,
+      signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const status = response.statusCode;
+    const header = (name: string) => headerValue(response.headers, name);
+
+    if (status === 429 || status >= 500) {
+      const detail = await readErrorDetail(response);
+      return {
+        retriable: true,
+        status,
+        reason: `HTTP ${status}${detail}`,
+        retryAfterSeconds: parseRetryAfter(header('retry-after')),
+      };
+    }
+    if (status < 200 || status > 299) {
+      const detail = await readErrorDetail(response);
+      throw new TaxiiRequestError(
+        `GET ${url} failed: HTTP ${status}${detail}${hint(status)}`,
+        status,
+      );
+    }
+
+    const contentType = header('content-type');
+    if (!isTaxii21MediaType(contentType)) {
+      discard(response.body);
+      throw new TaxiiRequestError(
+        `GET ${url} returned Content-Type ${JSON.stringify(contentType ?? '')}, expected ${TAXII21_MEDIA_TYPE}; check that the URL is a TAXII 2.1 endpoint`,
+        status,
+      );
+    }
+
+    const { text, bytes } = await readText(response, url, this.options.maxBytes);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new TaxiiRequestError(
+        `GET ${url} returned invalid JSON: ${(error as Error).message}`,
+        status,
+      );
+    }
+    return { url, body, text, bytes, headers: response.headers };
+  }
+}
+
+interface RetriableFailure {
+  retriable: true;
+  reason: string;
+  status?: number;
+  retryAfterSeconds?: number;
+}
+
+async function readPem(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new TaxiiRequestError(
+      `reading the ${what} ${path} failed: ${(error as Error).message}; fix the tls paths of the source`,
+      undefined,
+      { cause: error },
+    );
+  }
+}
+
+function headerValue(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Accepts `application/taxii+json` with no `version` parameter or with
+ * `version=2.1`. Type, subtype and parameter names are case-insensitive
+ * (RFC 9110, section 8.3.1); the parameter value may be quoted.
+ */
+export function isTaxii21MediaType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const [essence = '', ...params] = contentType.split(';');
+  if (essence.trim().toLowerCase() !== 'application/taxii+json') return false;
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    if (eq < 0) continue;
+    const name = param.slice(0, eq).trim().toLowerCase();
+    const value = param
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
+    if (name === 'version' && value !== '2.1') return false;
+  }
+  return true;
+}
+
+/** Parses `Retry-After` (RFC 9110, section 10.2.3): delay-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function hint(status: number): string {
+  if (status === 401) return '; check the credentials in the environment variables of auth';
+  if (status === 403) return '; the account may not read this collection';
+  if (status === 404) return '; check the URL, the API root and the collection';
+  if (status === 406) return `; the server does not serve ${TAXII21_MEDIA_TYPE}`;
+  return '';
+}
+
+/** Reads a little of an error body: the title and description of a TAXII error, else its start. */
+async function readErrorDetail(response: Dispatcher.ResponseData): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      text += chunk.toString('utf8');
+      if (text.length >= ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    // The status is the failure. A body that breaks off adds no detail.
+  } finally {
+    discard(response.body);
+  }
+  try {
+    const error = JSON.parse(text) as { title?: unknown; description?: unknown };
+    const parts = [error.title, error.description].filter((part) => typeof part === 'string');
+    if (parts.length > 0) return ` (${parts.join(': ')})`;
+  } catch {
+    // Not a TAXII error resource; show the start of the body instead.
+  }
+  const start = text.slice(0, 200).replace(/\s+/g, ' ').trim();
+  return start ? ` (${JSON.stringify(start)})` : '';
+}
+
+async function readText(
+  response: Dispatcher.ResponseData,
+  url: string,
+  maxBytes: number,
+): Promise<{ text: string; bytes: number }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  try {
+    const encoding = headerValue(response.headers, 'content-encoding');
+    for await (const chunk of decodeBody(response.body as AsyncIterable<Buffer>, encoding, url)) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        throw new TaxiiRequestError(
+          `GET ${url} failed: body larger than the cap of ${maxBytes} bytes; lower limit or raise maxBytes`,
+          response.statusCode,
+        );
+      }
+      chunks.push(chunk);
+    }
+  } finally {
+    discard(response.body);
+  }
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)), bytes };
+  } catch (error) {
+    throw new TaxiiRequestError(
+      `GET ${url} returned a body that is not UTF-8`,
+      response.statusCode,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function discard(body: Readable | Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
+function isRetriableNetworkError(error: unknown): boolean {
+  if (error instanceof TaxiiRequestError) return false;
+  if (error instanceof FetchError) return false;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  const causeCode = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return RETRIABLE_CODES.has(String(code)) || RETRIABLE_CODES.has(String(causeCode));
+}
+
+/** Maps a thrown error to a `TaxiiRequestError` and a short reason for retry logs. */
+function toRequestError(
+  error: unknown,
+  url: string,
+  timeoutMs: number,
+): TaxiiRequestError & { reason: string } {
+  if (error instanceof TaxiiRequestError) return Object.assign(error, { reason: error.message });
+  const name = (error as { name?: unknown } | null)?.name;
+  const code = (error as { code?: unknown } | null)?.code;
+  const timedOut =
+    name === 'TimeoutError' ||
+    name === 'AbortError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT';
+  const reason = timedOut ? `timed out after ${timeoutMs} ms` : (error as Error).message;
+  const message = timedOut ? `GET ${url} ${reason}` : `GET ${url} failed: ${reason}`;
+  return Object.assign(new TaxiiRequestError(message, undefined, { cause: error }), { reason });
+}
