@@ -4,6 +4,35 @@ import { pathToFileURL } from 'node:url';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { loadSchemaValidator } from './schemas.js';
+import {
+  DEFAULT_ALLOW_LIST_SETTINGS,
+  DEFAULT_GUARD_SETTINGS,
+  Screen,
+  type BuiltinAllowList,
+  type GuardSettings,
+  type ScreenSettings,
+  type ValueType,
+} from '../processing/index.js';
+import {
+  confidenceFromScale,
+  type ConfidenceRule,
+  type ConfidenceScale,
+} from '../processing/confidence.js';
+import {
+  DEFAULT_WITHDRAWAL_POLICY,
+  parseAgingSpec,
+  type SourceAging,
+  type WithdrawalPolicy,
+} from '../processing/policy.js';
+import type { Taxii21Settings } from '../sources/index.js';
+import {
+  checkGrantedPrincipals,
+  readPrincipalsFile,
+  resolveAccess,
+  type PrincipalConfig,
+  type RawAccess,
+} from '../auth/index.js';
+import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
 export type SourceValueType =
@@ -23,8 +52,11 @@ export type ViewKind = 'edl-ip' | 'edl-domain' | 'edl-url';
 export interface SourceConfig {
   id: string;
   name: string;
-  kind: 'text-list';
-  /** http(s) or file URL; a `path` in the YAML becomes a file URL. */
+  kind: 'text-list' | 'taxii21';
+  /**
+   * text-list: http(s) or file URL; a `path` in the YAML becomes a file URL.
+   * taxii21: the API root URL when configured, else the discovery URL.
+   */
   url: string;
   intervalSeconds: number;
   valueType: SourceValueType;
@@ -35,6 +67,12 @@ export interface SourceConfig {
   labels: string[];
   timeoutMs: number;
   maxBytes: number;
+  /** Set for a taxii21 source, with its credentials already read from the environment. */
+  taxii21?: Taxii21Settings;
+  /** Weight 0-1 of the source in the collection's confidence rule. Default 1. */
+  confidenceWeight?: number;
+  /** When the source's values age out. Default: never. */
+  aging?: SourceAging;
 }
 
 export interface ViewConfig {
@@ -52,6 +90,17 @@ export interface CollectionConfig {
   views: ViewConfig[];
   /** The YAML file the collection came from. */
   file: string;
+  /** Guards, allow-list and merge and withdrawal policy, with defaults filled in. */
+  processing: ProcessingConfig;
+  /** Who may read and write the collection over TAXII. */
+  access: CollectionAccess;
+}
+
+/** The collection-level processing keys `guards`, `allowList` and `policy`, resolved. */
+export interface ProcessingConfig {
+  screen: ScreenSettings;
+  withdrawal: WithdrawalPolicy;
+  confidenceRule: ConfidenceRule;
 }
 
 export interface Settings {
@@ -66,11 +115,15 @@ export interface Settings {
   role: 'api' | 'worker' | 'all';
   mongodbUri?: string;
   mongodbDatabase: string;
+  /** Absolute path of the principals file (FEEDHUB_PRINCIPALS_FILE); unset means no one can log in. */
+  principalsFile?: string;
 }
 
 export interface Config {
   settings: Settings;
   collections: CollectionConfig[];
+  /** The TAXII principals and their hashed credentials. */
+  principals: PrincipalConfig[];
 }
 
 /** Every problem found in the configuration, reported together. */
@@ -99,11 +152,15 @@ export function durationSeconds(text: string): number {
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
   const problems: string[] = [];
   const settings = loadSettings(env, cwd, problems);
-  const collections = settings ? loadCollections(settings.collectionsDir, problems) : [];
+  const collections = settings ? loadCollections(settings.collectionsDir, env, problems) : [];
+  const principalsFile = settings?.principalsFile;
+  const principals = principalsFile ? readPrincipalsFile(principalsFile, problems) : [];
+  const names = new Set(principals.map((principal) => principal.name));
+  checkGrantedPrincipals(collections, names, principalsFile, problems);
   if (problems.length > 0 || !settings) {
     throw new ConfigError(problems);
   }
-  return deepFreeze({ settings, collections });
+  return deepFreeze({ settings, collections, principals });
 }
 
 function loadSettings(
@@ -146,6 +203,10 @@ function loadSettings(
     role: (raw.FEEDHUB_ROLE ?? 'all') as Settings['role'],
     mongodbUri: raw.MONGODB_URI,
     mongodbDatabase: raw.FEEDHUB_MONGODB_DATABASE ?? 'feedhub',
+    principalsFile:
+      raw.FEEDHUB_PRINCIPALS_FILE === undefined
+        ? undefined
+        : resolve(cwd, raw.FEEDHUB_PRINCIPALS_FILE),
   };
 }
 
@@ -159,7 +220,11 @@ function describeSettingError(error: ErrorObject, raw: Record<string, string>): 
   return `${name}=${JSON.stringify(value)} ${error.message ?? 'is invalid'}`;
 }
 
-function loadCollections(dir: string, problems: string[]): CollectionConfig[] {
+function loadCollections(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): CollectionConfig[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     problems.push(`${dir}: collections directory not found; set FEEDHUB_COLLECTIONS_DIR`);
     return [];
@@ -171,7 +236,7 @@ function loadCollections(dir: string, problems: string[]): CollectionConfig[] {
 
   const collections: CollectionConfig[] = [];
   for (const file of files) {
-    const collection = loadCollectionFile(file, problems);
+    const collection = loadCollectionFile(file, env, problems);
     if (collection) collections.push(collection);
   }
 
@@ -203,7 +268,7 @@ function checkUnique(
 interface RawSource {
   id: string;
   name?: string;
-  kind: 'text-list';
+  kind: 'text-list' | 'taxii21';
   url?: string;
   path?: string;
   interval: string;
@@ -215,6 +280,18 @@ interface RawSource {
   labels?: string[];
   timeout?: string;
   maxBytes?: number;
+  // taxii21 only.
+  apiRoot?: string;
+  collectionId?: string;
+  collectionTitle?: string;
+  auth?:
+    | { type: 'basic'; usernameEnv: string; passwordEnv: string }
+    | { type: 'bearer'; tokenEnv: string };
+  tls?: { certPath?: string; keyPath?: string; caPath?: string; passphraseEnv?: string };
+  limit?: number;
+  maxPages?: number;
+  maxRetries?: number;
+  retryDelay?: string;
 }
 
 interface RawCollection {
@@ -225,9 +302,24 @@ interface RawCollection {
   tlp?: Tlp;
   sources: RawSource[];
   views?: ViewConfig[];
+  guards?: Partial<GuardSettings>;
+  allowList?: { builtin?: BuiltinAllowList[]; entries?: string[]; files?: string[] };
+  policy?: { confidence?: ConfidenceRule; missesBeforeWithdrawal?: number; maxDrop?: number };
+  access?: RawAccess;
 }
 
-function loadCollectionFile(file: string, problems: string[]): CollectionConfig | undefined {
+/** The per-source processing keys, which the schema allows on every source kind. */
+interface RawSourceProcessing {
+  confidence?:
+    number | { scale?: ConfidenceScale | 'stix'; value: number | string; weight?: number };
+  aging?: string | Record<string, string>;
+}
+
+function loadCollectionFile(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): CollectionConfig | undefined {
   const lineCounter = new LineCounter();
   const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter, uniqueKeys: true });
   const before = problems.length;
@@ -243,8 +335,8 @@ function loadCollectionFile(file: string, problems: string[]): CollectionConfig 
   const validate = loadSchemaValidator('collection.schema.json');
   if (!validate(data)) {
     for (const error of validate.errors ?? []) {
-      // The branches of a oneOf explain nothing that its own message does not.
-      if (error.schemaPath.includes('/oneOf/')) continue;
+      // The branches of a oneOf or anyOf explain nothing that its own message does not.
+      if (/\/(oneOf|anyOf)\//.test(error.schemaPath)) continue;
       problems.push(describeYamlError(file, doc, lineCounter, error));
     }
     return undefined;
@@ -261,9 +353,15 @@ function loadCollectionFile(file: string, problems: string[]): CollectionConfig 
       );
     }
     sourceIds.add(source.id);
-    const built = buildSource(source, raw.tlp ?? 'clear', dirname(file), where, problems);
-    if (built) sources.push(built);
+    const extra = sourceProcessing(source as RawSourceProcessing, where, problems);
+    const plain = { ...source, confidence: extra.confidence };
+    const built =
+      source.kind === 'taxii21'
+        ? buildTaxii21Source(plain, raw.tlp ?? 'clear', dirname(file), env, where, problems)
+        : buildSource(plain, raw.tlp ?? 'clear', dirname(file), where, problems);
+    if (built) sources.push({ ...built, confidenceWeight: extra.weight, aging: extra.aging });
   });
+  const processing = collectionProcessing(raw, dirname(file), file, problems);
 
   const views = raw.views ?? DEFAULT_VIEWS;
   const viewNames = new Set<string>();
@@ -286,6 +384,86 @@ function loadCollectionFile(file: string, problems: string[]): CollectionConfig 
     sources,
     views,
     file,
+    processing: processing!,
+    access: resolveAccess(raw.access),
+  };
+}
+
+/** Resolves a source's `confidence` (on its scale) and `aging` keys. */
+function sourceProcessing(
+  raw: RawSourceProcessing,
+  where: string,
+  problems: string[],
+): { confidence: number; weight: number; aging: SourceAging } {
+  let confidence = 50;
+  let weight = 1;
+  if (typeof raw.confidence === 'number') {
+    confidence = raw.confidence;
+  } else if (raw.confidence !== undefined) {
+    weight = raw.confidence.weight ?? 1;
+    const scale = raw.confidence.scale ?? 'stix';
+    try {
+      confidence =
+        scale === 'stix'
+          ? stixConfidence(raw.confidence.value)
+          : confidenceFromScale(scale, raw.confidence.value);
+    } catch (error) {
+      problems.push(`${where}/confidence/value: ${(error as Error).message}`);
+    }
+  }
+
+  const aging: SourceAging = { default: { basis: 'never' }, byType: {} };
+  const specs: Record<string, string> =
+    typeof raw.aging === 'string' ? { default: raw.aging } : (raw.aging ?? {});
+  for (const [key, text] of Object.entries(specs)) {
+    // The schema admits only valid specs, so parsing does not fail here.
+    const spec = parseAgingSpec(text);
+    if (key === 'default') aging.default = spec;
+    else aging.byType[key as ValueType] = spec;
+  }
+  return { confidence, weight, aging };
+}
+
+function stixConfidence(value: number | string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0 || number > 100) {
+    throw new Error(`invalid confidence ${JSON.stringify(value)}: expected an integer 0 to 100`);
+  }
+  return number;
+}
+
+/** Resolves `guards`, `allowList` and `policy`, and checks that the screen compiles. */
+function collectionProcessing(
+  raw: RawCollection,
+  baseDir: string,
+  file: string,
+  problems: string[],
+): ProcessingConfig | undefined {
+  const screen: ScreenSettings = {
+    guards: { ...DEFAULT_GUARD_SETTINGS, ...raw.guards },
+    allowList: {
+      builtin: raw.allowList?.builtin ?? DEFAULT_ALLOW_LIST_SETTINGS.builtin,
+      entries: raw.allowList?.entries ?? [],
+      files: (raw.allowList?.files ?? []).map((path) =>
+        isAbsolute(path) ? path : resolve(baseDir, path),
+      ),
+    },
+  };
+  try {
+    // Compiling finds bad entries, bad patterns and missing files before anything starts.
+    new Screen(screen);
+  } catch (error) {
+    problems.push(`${file}: ${(error as Error).message}`);
+    return undefined;
+  }
+  return {
+    screen,
+    withdrawal: {
+      missesBeforeWithdrawal:
+        raw.policy?.missesBeforeWithdrawal ?? DEFAULT_WITHDRAWAL_POLICY.missesBeforeWithdrawal,
+      maxDrop: raw.policy?.maxDrop ?? DEFAULT_WITHDRAWAL_POLICY.maxDrop,
+    },
+    confidenceRule: raw.policy?.confidence ?? 'max',
   };
 }
 
@@ -341,6 +519,94 @@ function buildSource(
   };
 }
 
+/** Builds a taxii21 source, reading its credentials from `env` and checking its TLS files. */
+function buildTaxii21Source(
+  raw: RawSource,
+  collectionTlp: Tlp,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  where: string,
+  problems: string[],
+): SourceConfig | undefined {
+  const before = problems.length;
+  const fromEnv = (name: string, key: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') {
+      problems.push(
+        `${where}/${key}: environment variable ${name} is not set; export it or change ${key}`,
+      );
+      return '';
+    }
+    return value;
+  };
+  const existingFile = (path: string | undefined, key: string): string | undefined => {
+    if (path === undefined) return undefined;
+    const resolved = isAbsolute(path) ? path : resolve(baseDir, path);
+    if (!existsSync(resolved)) problems.push(`${where}/${key}: file ${resolved} not found`);
+    return resolved;
+  };
+
+  let authorization: string | undefined;
+  if (raw.auth?.type === 'basic') {
+    const username = fromEnv(raw.auth.usernameEnv, 'auth/usernameEnv');
+    const password = fromEnv(raw.auth.passwordEnv, 'auth/passwordEnv');
+    if (username.includes(':')) {
+      problems.push(
+        `${where}/auth/usernameEnv: the user name in ${raw.auth.usernameEnv} contains ":", which Basic authentication cannot carry`,
+      );
+    }
+    authorization = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+  } else if (raw.auth?.type === 'bearer') {
+    authorization = `Bearer ${fromEnv(raw.auth.tokenEnv, 'auth/tokenEnv')}`;
+  }
+
+  const tls = raw.tls && {
+    certPath: existingFile(raw.tls.certPath, 'tls/certPath'),
+    keyPath: existingFile(raw.tls.keyPath, 'tls/keyPath'),
+    caPath: existingFile(raw.tls.caPath, 'tls/caPath'),
+    passphrase:
+      raw.tls.passphraseEnv === undefined
+        ? undefined
+        : fromEnv(raw.tls.passphraseEnv, 'tls/passphraseEnv'),
+  };
+  if (problems.length > before) return undefined;
+
+  const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
+  const apiRootUrl = raw.apiRoot === undefined ? undefined : withSlash(raw.apiRoot);
+  return {
+    id: raw.id,
+    name: raw.name ?? raw.id,
+    kind: 'taxii21',
+    url: apiRootUrl ?? raw.url!,
+    intervalSeconds: durationSeconds(raw.interval),
+    valueType: 'auto',
+    confidence: raw.confidence ?? 50,
+    tlp: raw.tlp ?? collectionTlp,
+    indicatorTypes: raw.indicatorTypes ?? ['malicious-activity'],
+    labels: raw.labels ?? [],
+    timeoutMs: durationSeconds(raw.timeout ?? '60s') * 1000,
+    maxBytes: raw.maxBytes ?? 100 * 1024 * 1024,
+    taxii21: {
+      discoveryUrl: raw.url,
+      apiRootUrl,
+      collection:
+        raw.collectionId !== undefined ? { id: raw.collectionId } : { title: raw.collectionTitle! },
+      authorization,
+      tls,
+      limit: raw.limit ?? 1000,
+      maxPages: raw.maxPages ?? 100,
+      maxRetries: raw.maxRetries ?? 3,
+      retryDelayMs: durationSeconds(raw.retryDelay ?? '1s') * 1000,
+    },
+  };
+}
+
+/** Allowed values of the `discriminator` tags of collection.schema.json, for error messages. */
+const TAG_VALUES: Record<string, string[]> = {
+  kind: ['text-list', 'taxii21'],
+  type: ['basic', 'bearer'],
+};
+
 /** Names the file, line and column of a schema error, and the JSON path inside the document. */
 function describeYamlError(
   file: string,
@@ -360,7 +626,18 @@ function describeYamlError(
     message = `unknown key ${JSON.stringify(key)}; remove it or fix its spelling`;
     segments.push(key);
   } else if (error.keyword === 'oneOf') {
-    message = 'set exactly one of url or path';
+    // ajv inlines the referenced source schemas, so the schema path does not tell the kind.
+    message =
+      doc.getIn([...segments, 'kind']) === 'taxii21'
+        ? 'set exactly one of collectionId or collectionTitle'
+        : 'set exactly one of url or path';
+  } else if (error.keyword === 'anyOf') {
+    message = 'set url (the discovery URL) or apiRoot, or both';
+  } else if (error.keyword === 'discriminator') {
+    const tag = String(error.params.tag);
+    const allowed = (TAG_VALUES[tag] ?? []).map((v) => JSON.stringify(v)).join(', ');
+    message = `${tag} must be one of ${allowed}`;
+    segments.push(tag);
   } else if (error.keyword === 'enum') {
     message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   }

@@ -2,12 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import type Router from '@koa/router';
 import type { Logger } from 'pino';
+import type { Store } from '../store/index.js';
 import type { CollectionConfig, Config } from './config.js';
 import { createHttpApp } from './http.js';
+import { PollMetrics } from './metrics.js';
+import { processingFor } from './processing.js';
 import { openStore, type OpenedStore } from './store.js';
 import { pollSource, type PollReport } from '../sources/index.js';
 import { createTaxiiRouter } from '../taxii/index.js';
+import { createAuthenticator } from '../auth/index.js';
 import { createViewRouter, renderCollectionViews } from '../views/index.js';
 import { createScheduler, type Scheduler } from '../jobs/index.js';
 
@@ -15,8 +20,8 @@ export const USER_AGENT = 'feedhub/0.1 (+TAXII 2.1 feed hub)';
 export const TAXII_API_ROOT = 'hub';
 
 export interface Hub {
-  /** Base URL the HTTP server listens on, when this process serves HTTP. */
-  url?: string;
+  /** Base URL the HTTP server listens on. A worker serves only the health probes there. */
+  url: string;
   /**
    * Runs one poll of a source now, outside the schedule, with the same code
    * as the poll job, and returns its report. Only a process running jobs has it.
@@ -51,53 +56,30 @@ export async function startHub(
   await store.init();
   await syncCollections(config.collections, opened, logger);
 
-  const viewNamesByCollection = new Map(
-    config.collections.map((c) => [c.id, c.views.map((v) => v.name)] as const),
-  );
   let draining = false;
-  let server: Server | undefined;
-  let url: string | undefined;
-  if (role === 'api' || role === 'all') {
-    const cursorSecret = await store.getOrCreateSecret('taxii-cursor', () =>
-      randomBytes(32).toString('base64url'),
-    );
-    const app = createHttpApp({
-      store,
-      logger,
-      isDraining: () => draining,
-      routers: [
-        createTaxiiRouter({
-          store,
-          logger,
-          publicUrl: settings.publicUrl,
-          title: 'feedhub TAXII 2.1 server',
-          description: 'Indicators collected, normalised to STIX 2.1 and published by feedhub.',
-          apiRootPath: TAXII_API_ROOT,
-          maxPageSize: settings.taxiiMaxPageSize,
-          cursorSecret,
-        }),
-        createViewRouter({
-          store,
-          logger,
-          viewNames: (c) => viewNamesByCollection.get(c.id) ?? [],
-        }),
-      ],
-    });
-    server = createServer(app.callback());
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(settings.port, settings.host, () => resolve());
-    });
-    const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    url = `http://${host}:${address.port}`;
-    logger.info({ url, publicUrl: settings.publicUrl }, 'http server listening');
-  }
+  // A worker serves only the health probes, so orchestrators can check it too.
+  const routers = role === 'worker' ? [] : await createApiRouters(config, store, logger);
+  const metrics = new PollMetrics();
+  const app = createHttpApp({
+    store,
+    logger,
+    isDraining: () => draining,
+    routers: [...routers, metrics.router()],
+  });
+  const server: Server = createServer(app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, publicUrl: settings.publicUrl, role }, 'http server listening');
 
   let scheduler: Scheduler | undefined;
   let pollNow: Hub['pollNow'];
   if (role === 'worker' || role === 'all') {
-    const poller = createPoller(config, opened, logger);
+    const poller = createPoller(config, opened, logger, metrics);
     pollNow = poller;
     scheduler = await startJobs(config, opened, logger, poller, options);
   }
@@ -107,12 +89,10 @@ export async function startHub(
     stopping ??= (async () => {
       draining = true;
       logger.info('hub stopping');
-      if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeIdleConnections();
-        await closed;
-        logger.info('http server closed');
-      }
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      logger.info('http server closed');
       if (scheduler) {
         await scheduler.stop();
         logger.info('scheduler stopped');
@@ -124,6 +104,35 @@ export async function startHub(
   };
 
   return { url, stop, pollNow };
+}
+
+/** Builds the routers of an API process: TAXII and the derived views. */
+async function createApiRouters(config: Config, store: Store, logger: Logger): Promise<Router[]> {
+  const { settings } = config;
+  const cursorSecret = await store.getOrCreateSecret('taxii-cursor', () =>
+    randomBytes(32).toString('base64url'),
+  );
+  const viewNamesByCollection = new Map(
+    config.collections.map((c) => [c.id, c.views.map((v) => v.name)] as const),
+  );
+  return [
+    createTaxiiRouter({
+      store,
+      logger,
+      publicUrl: settings.publicUrl,
+      title: 'feedhub TAXII 2.1 server',
+      description: 'Indicators collected, normalised to STIX 2.1 and published by feedhub.',
+      apiRootPath: TAXII_API_ROOT,
+      maxPageSize: settings.taxiiMaxPageSize,
+      cursorSecret,
+      authenticator: createAuthenticator({ principals: config.principals, logger }),
+    }),
+    createViewRouter({
+      store,
+      logger,
+      viewNames: (c) => viewNamesByCollection.get(c.id) ?? [],
+    }),
+  ];
 }
 
 async function syncCollections(
@@ -138,8 +147,10 @@ async function syncCollections(
       title: collection.title,
       description: collection.description,
       canRead: true,
-      canWrite: false,
+      // Writing is on when someone is granted it; `access` says who.
+      canWrite: collection.access.write.length > 0,
       mediaTypes: ['application/stix+json;version=2.1'],
+      access: { ...collection.access },
     });
   }
   logger.info({ count: collections.length }, 'collections loaded');
@@ -150,6 +161,7 @@ function createPoller(
   config: Config,
   opened: OpenedStore,
   logger: Logger,
+  metrics: PollMetrics,
 ): (collectionId: string, sourceId: string) => Promise<PollReport | undefined> {
   const byId = new Map(config.collections.map((c) => [c.id, c]));
   return async (collectionId, sourceId) => {
@@ -160,10 +172,11 @@ function createPoller(
       return undefined;
     }
     const report = await pollSource(
-      { store: opened.store, logger, userAgent: USER_AGENT },
+      { store: opened.store, logger, userAgent: USER_AGENT, processing: processingFor(collection) },
       collectionId,
       source,
     );
+    metrics.record(report);
     if (report.outcome === 'applied') {
       await renderViews(collection, opened, logger);
     }
@@ -188,8 +201,12 @@ async function startJobs(
     await poll(collectionId, sourceId);
   });
 
-  // Views are stored; rendering at start also covers a collection whose view list changed.
+  // Views are stored; rendering at start also covers a collection whose view
+  // list or rules changed. Aging runs first, so values that aged out while
+  // the hub was stopped leave the views at once.
+  // NOTE: aging runs only here and after each poll; there is no aging job of its own yet.
   for (const collection of config.collections) {
+    await processingFor(collection).age(opened.store, Date.now() * 1000);
     await renderViews(collection, opened, logger);
   }
 
@@ -214,7 +231,12 @@ async function renderViews(
   const record = await opened.store.getCollection(collection.id);
   if (!record) return;
   const started = performance.now();
-  await renderCollectionViews(opened.store, record, [...collection.views]);
+  await renderCollectionViews(
+    opened.store,
+    record,
+    [...collection.views],
+    processingFor(collection).screen,
+  );
   logger.info(
     {
       collectionId: collection.id,

@@ -13,6 +13,8 @@ const ajv = new Ajv2020({
   strict: true,
   strictRequired: false,
   allowUnionTypes: true,
+  // Sources pick their keys by `kind`; see the `discriminator` keywords of collection.schema.json.
+  discriminator: true,
 });
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 addFormats(ajv);
