@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import type { AgendaBackend } from 'agenda';
 import type { Logger } from 'pino';
-import { createSqliteStore, type Store } from '../store/index.js';
+import { createMongoJobBackend } from '../jobs/index.js';
+import {
+  createMongoStore,
+  createSqliteStore,
+  databaseFromUri,
+  type Store,
+} from '../store/index.js';
 import type { Settings } from './config.js';
 
 /** The store chosen by the settings, and the Agenda backend that keeps jobs beside it. */
@@ -17,9 +23,10 @@ export const SQLITE_FILE = 'feedhub.sqlite';
 /** Opens MongoDB when `MONGODB_URI` is set, else the SQLite file in the data directory. */
 export async function openStore(settings: Settings, logger: Logger): Promise<OpenedStore> {
   if (settings.mongodbUri) {
-    throw new Error(
-      'MONGODB_URI is set, but this build has no MongoDB adapter yet; unset it to use the embedded store',
-    );
+    const dbName = databaseFromUri(settings.mongodbUri) ?? settings.mongodbDatabase;
+    const store = createMongoStore({ uri: settings.mongodbUri, dbName });
+    logger.info({ database: dbName }, 'using MongoDB');
+    return { store, jobBackend: () => createMongoJobBackend(store), kind: 'mongodb' };
   }
   const file = join(settings.dataDir, SQLITE_FILE);
   const store = createSqliteStore({ file });

@@ -7,3 +7,4 @@ export {
   type Scheduler,
   type SchedulerOptions,
 } from './scheduler.js';
+export { createMongoJobBackend, MONGO_JOBS_COLLECTION } from './mongo.js';

@@ -5,3 +5,9 @@ export {
   SqliteStore,
   type SqliteStoreOptions,
 } from './sqlite/index.js';
+export {
+  createMongoStore,
+  databaseFromUri,
+  MongoStore,
+  type MongoStoreOptions,
+} from './mongo/index.js';

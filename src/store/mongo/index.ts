@@ -1,0 +1,7 @@
+export {
+  createMongoStore,
+  databaseFromUri,
+  DEFAULT_DATABASE,
+  MongoStore,
+  type MongoStoreOptions,
+} from './store.js';

@@ -1,0 +1,452 @@
+import type { Collection, Db } from 'mongodb';
+
+import type {
+  ExpireInput,
+  ExpireSummary,
+  IndicatorChange,
+  IndicatorEntry,
+  ObjectVersionInput,
+  PollResultInput,
+  PollResultSummary,
+  PutObjectsResult,
+  SightingInput,
+  SightingRecord,
+  SourceState,
+  WithdrawalReason,
+} from '../port.js';
+import { chunks, type ObjectCollection } from './objects.js';
+import { COLLECTIONS, compositeKey, type SightingDoc, type SourceStateDoc } from './schema.js';
+import {
+  sightingId,
+  SightingCollection,
+  toSightingRecord,
+  valueKey,
+  type ValueRef,
+  type ValueSightings,
+} from './sightings.js';
+
+/** New object versions per `put`. */
+const BATCH = 1000;
+
+type VersionRanges = Map<string, { first: string; last: string }>;
+
+/**
+ * The sighting life cycle (polls, misses, aging) and the source states. The
+ * rules are those of the SQLite adapter; this file applies them without a
+ * transaction.
+ *
+ * Every step works the same way: read the sightings it touches, compute the
+ * new sightings and every indicator version in memory, then write the
+ * versions, then the sightings, then (for a poll) the source state. So:
+ * - a builder that throws stops the step before its first write;
+ * - a step interrupted by a database failure leaves versions without their
+ *   sightings, or some sightings without the new source state. The old state
+ *   (old ETag) makes the scheduler fetch and apply the data again, and the
+ *   repeat converges: versions are idempotent inserts and sightings are
+ *   replaced whole by `_id`.
+ *
+ * NOTE: not atomic against a database failure midway. Until the repeat runs,
+ * readers can see new indicator versions whose sightings are not written
+ * (views miss those values), and the repeat may report as `refreshed` what
+ * the interrupted poll had `created`. A miss is counted at most once per
+ * `seenAt`, but a repeat with a new `seenAt` counts the interrupted poll's
+ * misses again, so a sighting can be withdrawn one poll early.
+ */
+export class PollCollections {
+  private readonly sightings: SightingCollection;
+  private readonly states: Collection<SourceStateDoc>;
+
+  constructor(
+    db: Db,
+    private readonly objects: ObjectCollection,
+  ) {
+    this.sightings = new SightingCollection(db);
+    this.states = db.collection<SourceStateDoc>(COLLECTIONS.sourceStates);
+  }
+
+  async apply(input: PollResultInput): Promise<PollResultSummary> {
+    const { collectionId, sourceId, seenAt, buildVersion } = input;
+    const summary: PollResultSummary = {
+      created: 0,
+      refreshed: 0,
+      objects: { added: 0, unchanged: 0, conflicts: [] },
+    };
+    // The life-cycle counts exist only for callers that use the life cycle.
+    if (buildVersion !== undefined || input.missing !== undefined) {
+      Object.assign(summary, { reactivated: 0, missed: 0, withdrawn: 0, merged: 0 });
+    }
+    const count = (field: 'reactivated' | 'missed' | 'withdrawn' | 'merged') => {
+      summary[field] = (summary[field] ?? 0) + 1;
+    };
+
+    // The first listing of a value decides what happens to it. The last
+    // listing gives the stored indicator id, as a row updated per listing would.
+    const firsts: SightingInput[] = [];
+    const storedIndicator = new Map<string, string>();
+    for (const sighting of input.sightings) {
+      const key = valueKey(sighting);
+      if (!storedIndicator.has(key)) firsts.push(sighting);
+      storedIndicator.set(key, sighting.indicatorId);
+    }
+    const indicatorOf = (ref: ValueRef) => storedIndicator.get(valueKey(ref)) as string;
+
+    // The common case of a re-poll: an active sighting of this source with
+    // the same indicator id only moves last_seen.
+    const own = await this.sightings.readByIds(
+      firsts.map((sighting) => sightingId(collectionId, sourceId, sighting)),
+    );
+    const writes: SightingDoc[] = [];
+    const slow: SightingInput[] = [];
+    for (const sighting of firsts) {
+      const doc = own.get(sightingId(collectionId, sourceId, sighting));
+      if (doc?.withdrawn_at === null && doc.indicator_id === sighting.indicatorId) {
+        summary.refreshed++;
+        writes.push(listedAgain(doc, indicatorOf(sighting), seenAt));
+      } else {
+        slow.push(sighting);
+      }
+    }
+
+    // Everything else needs the value's sightings of every source and
+    // whether its indicator exists; no indicator means no source listed it.
+    const existing = await this.objects.existingIds(
+      collectionId,
+      unique(slow.map((sighting) => sighting.indicatorId)),
+    );
+    const byValue = await this.sightings.readValues(collectionId, slow);
+    const ranges =
+      buildVersion === undefined
+        ? new Map()
+        : await this.objects.versionRanges(
+            collectionId,
+            unique(slow.filter((s) => existing.has(s.indicatorId)).map((s) => s.indicatorId)),
+          );
+    const versions: ObjectVersionInput[] = [];
+
+    for (const sighting of slow) {
+      const values = sightingsOf(byValue, sighting);
+      const before = values.get(sourceId);
+      const after = listedAgain(
+        before ??
+          newSighting(
+            collectionId,
+            sourceId,
+            sighting,
+            seenAt,
+            !existing.has(sighting.indicatorId),
+          ),
+        indicatorOf(sighting),
+        seenAt,
+      );
+      const othersActive = activeCount(values);
+      values.set(sourceId, after);
+      writes.push(after);
+
+      if (!existing.has(sighting.indicatorId)) {
+        summary.created++;
+        versions.push(
+          buildVersion === undefined
+            ? input.buildIndicator(sighting)
+            : buildVersion(change('created', sighting, values, seenAt)),
+        );
+        continue;
+      }
+      const ownWasActive = before !== undefined && before.withdrawn_at === null;
+      if (ownWasActive || buildVersion === undefined) {
+        summary.refreshed++;
+        continue;
+      }
+      if (othersActive > 0) {
+        summary.refreshed++;
+        count('merged');
+        versions.push(buildVersion(change('merged', sighting, values, seenAt, ranges)));
+      } else {
+        count('reactivated');
+        versions.push(buildVersion(change('reactivated', sighting, values, seenAt, ranges)));
+      }
+    }
+
+    if (input.missing !== undefined) {
+      const threshold = Math.max(1, input.missing.withdrawAfter);
+      const listed = new Set(firsts.map(valueKey));
+      const candidates = (
+        await this.sightings.activeOfSource(collectionId, sourceId, { last_seen: { $lt: seenAt } })
+      ).filter((doc) => !listed.has(valueKey(refOf(doc))) && doc.missed_at !== seenAt);
+
+      const counted = candidates.map((doc) => ({
+        ...doc,
+        missed: doc.missed + 1,
+        missed_at: seenAt,
+      }));
+      const reaching = counted.filter((doc) => doc.missed >= threshold);
+      for (const doc of counted) {
+        if (doc.missed < threshold) {
+          count('missed');
+          writes.push(doc);
+        }
+      }
+      const outcomes = await this.withdrawAll(
+        collectionId,
+        reaching,
+        seenAt,
+        'missing',
+        buildVersion,
+      );
+      writes.push(...outcomes.writes);
+      versions.push(...outcomes.versions);
+      for (let i = 0; i < outcomes.merged; i++) count('merged');
+      for (let i = 0; i < outcomes.deactivated; i++) count('withdrawn');
+    }
+
+    for (const batch of chunks(versions, BATCH)) {
+      mergeInto(summary.objects, await this.objects.put(collectionId, batch));
+    }
+    mergeInto(summary.objects, await this.objects.put(collectionId, input.extraObjects));
+    await this.sightings.write(writes);
+    await this.putState(input.state);
+    return summary;
+  }
+
+  /** Expires sightings by the aging rules; see the class comment for what a failure leaves. */
+  async expire(input: ExpireInput): Promise<ExpireSummary> {
+    const { collectionId, now } = input;
+    const candidates: SightingDoc[] = [];
+    // A sighting that an earlier rule expires is no candidate for a later one.
+    const selected = new Set<string>();
+    for (const rule of input.rules) {
+      const cutoff = now - rule.maxAgeMicros;
+      const field = rule.basis === 'first-seen' ? 'first_seen' : 'last_seen';
+      const types = rule.valueTypes === undefined ? undefined : new Set(rule.valueTypes);
+      const docs = await this.sightings.activeOfSource(collectionId, rule.sourceId, {
+        [field]: { $lte: cutoff },
+      });
+      for (const doc of docs) {
+        if (selected.has(doc._id) || (types !== undefined && !types.has(doc.value_type))) continue;
+        selected.add(doc._id);
+        candidates.push(doc);
+      }
+    }
+
+    const outcomes = await this.withdrawAll(
+      collectionId,
+      candidates,
+      now,
+      'expired',
+      input.buildVersion,
+    );
+    const summary: ExpireSummary = {
+      sightings: candidates.length,
+      expired: outcomes.deactivated,
+      merged: outcomes.merged,
+      objects: { added: 0, unchanged: 0, conflicts: [] },
+    };
+    for (const batch of chunks(outcomes.versions, BATCH)) {
+      mergeInto(summary.objects, await this.objects.put(collectionId, batch));
+    }
+    await this.sightings.write(outcomes.writes);
+    return summary;
+  }
+
+  /**
+   * Withdraws the given sightings one after the other, in memory, and builds
+   * the version each causes: `merged` while another sighting keeps the
+   * value active, else `withdrawn` (reason `missing`) or `expired`.
+   */
+  private async withdrawAll(
+    collectionId: string,
+    docs: readonly SightingDoc[],
+    at: number,
+    reason: WithdrawalReason,
+    buildVersion: ((change: IndicatorChange) => ObjectVersionInput) | undefined,
+  ): Promise<{
+    writes: SightingDoc[];
+    versions: ObjectVersionInput[];
+    merged: number;
+    deactivated: number;
+  }> {
+    const outcome = {
+      writes: [] as SightingDoc[],
+      versions: [] as ObjectVersionInput[],
+      merged: 0,
+      deactivated: 0,
+    };
+    if (docs.length === 0) return outcome;
+
+    const refs = docs.map(refOf);
+    const byValue = await this.sightings.readValues(collectionId, refs);
+    const ranges =
+      buildVersion === undefined
+        ? new Map()
+        : await this.objects.versionRanges(
+            collectionId,
+            unique(docs.map((doc) => doc.indicator_id)),
+          );
+
+    for (const doc of docs) {
+      const values = sightingsOf(byValue, refOf(doc));
+      const withdrawn: SightingDoc = { ...doc, withdrawn_at: at, withdrawal_reason: reason };
+      values.set(doc.source_id, withdrawn);
+      outcome.writes.push(withdrawn);
+
+      const stillActive = activeCount(values) > 0;
+      if (stillActive) outcome.merged++;
+      else outcome.deactivated++;
+      if (buildVersion !== undefined) {
+        let kind: IndicatorChange['kind'] = reason === 'missing' ? 'withdrawn' : 'expired';
+        if (stillActive) kind = 'merged';
+        const sighting = { ...refOf(doc), indicatorId: doc.indicator_id };
+        outcome.versions.push(buildVersion(change(kind, sighting, values, at, ranges)));
+      }
+    }
+    return outcome;
+  }
+
+  async listSightings(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<SightingRecord[]> {
+    return this.sightings.listRecords(collectionId, { valueType, value });
+  }
+
+  async listEntries(collectionId: string, valueTypes?: string[]): Promise<IndicatorEntry[]> {
+    return this.sightings.listEntries(collectionId, valueTypes);
+  }
+
+  async getState(collectionId: string, sourceId: string): Promise<SourceState | undefined> {
+    const doc = await this.states.findOne({ _id: compositeKey(collectionId, sourceId) });
+    if (doc === null) return undefined;
+
+    const state: SourceState = { collectionId, sourceId };
+    if (doc.etag !== undefined) state.etag = doc.etag;
+    if (doc.last_modified !== undefined) state.lastModified = doc.last_modified;
+    if (doc.last_success_at !== undefined) state.lastSuccessAt = doc.last_success_at;
+    if (doc.last_valid_count !== undefined) state.lastValidCount = doc.last_valid_count;
+    if (doc.last_report !== undefined) {
+      state.lastReport = JSON.parse(doc.last_report) as Record<string, unknown>;
+    }
+    if (doc.cursor !== undefined) {
+      state.cursor = JSON.parse(doc.cursor) as Record<string, unknown>;
+    }
+    return state;
+  }
+
+  /** Replaces the whole state: fields absent from `state` are removed. */
+  async putState(state: SourceState): Promise<void> {
+    const doc: SourceStateDoc = {
+      _id: compositeKey(state.collectionId, state.sourceId),
+      collection_id: state.collectionId,
+      source_id: state.sourceId,
+    };
+    if (state.etag !== undefined) doc.etag = state.etag;
+    if (state.lastModified !== undefined) doc.last_modified = state.lastModified;
+    if (state.lastSuccessAt !== undefined) doc.last_success_at = state.lastSuccessAt;
+    if (state.lastValidCount !== undefined) doc.last_valid_count = state.lastValidCount;
+    if (state.lastReport !== undefined) doc.last_report = JSON.stringify(state.lastReport);
+    if (state.cursor !== undefined) doc.cursor = JSON.stringify(state.cursor);
+
+    await this.states.replaceOne({ _id: doc._id }, doc, { upsert: true });
+  }
+}
+
+/** Builds a sighting that did not exist before; `creator` marks the one that creates the indicator. */
+function newSighting(
+  collectionId: string,
+  sourceId: string,
+  sighting: SightingInput,
+  seenAt: number,
+  creator: boolean,
+): SightingDoc {
+  return {
+    _id: sightingId(collectionId, sourceId, sighting),
+    collection_id: collectionId,
+    source_id: sourceId,
+    value_type: sighting.valueType,
+    value: sighting.value,
+    indicator_id: sighting.indicatorId,
+    first_seen: seenAt,
+    last_seen: seenAt,
+    missed: 0,
+    creator,
+    withdrawn_at: null,
+  };
+}
+
+/**
+ * Returns a sighting as a poll that lists its value leaves it: active, no
+ * misses, last_seen moved forward. A withdrawn sighting that comes back
+ * starts a new life, so first_seen (and first-seen aging) restarts.
+ */
+function listedAgain(doc: SightingDoc, indicatorId: string, seenAt: number): SightingDoc {
+  const rest: SightingDoc = { ...doc };
+  delete rest.withdrawal_reason;
+  return {
+    ...rest,
+    indicator_id: indicatorId,
+    first_seen: doc.withdrawn_at === null ? doc.first_seen : seenAt,
+    last_seen: Math.max(doc.last_seen, seenAt),
+    missed: 0,
+    withdrawn_at: null,
+  };
+}
+
+function change(
+  kind: IndicatorChange['kind'],
+  sighting: SightingInput,
+  values: ValueSightings,
+  at: number,
+  ranges?: VersionRanges,
+): IndicatorChange {
+  const records = [...values.values()]
+    .sort((a, b) => compareText(a.source_id, b.source_id))
+    .map(toSightingRecord);
+  const result: IndicatorChange = {
+    kind,
+    valueType: sighting.valueType,
+    value: sighting.value,
+    indicatorId: sighting.indicatorId,
+    at,
+    sightings: records,
+  };
+  const range = ranges?.get(sighting.indicatorId);
+  if (range?.first) result.firstVersion = range.first;
+  if (range?.last) result.lastVersion = range.last;
+  return result;
+}
+
+/** Compares by UTF-16 code units, which is byte order for ASCII ids. */
+function compareText(a: string, b: string): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
+}
+
+function sightingsOf(byValue: Map<string, ValueSightings>, ref: ValueRef): ValueSightings {
+  const key = valueKey(ref);
+  let values = byValue.get(key);
+  if (values === undefined) {
+    values = new Map();
+    byValue.set(key, values);
+  }
+  return values;
+}
+
+function activeCount(values: ValueSightings): number {
+  let active = 0;
+  for (const doc of values.values()) if (doc.withdrawn_at === null) active++;
+  return active;
+}
+
+function refOf(doc: SightingDoc): ValueRef {
+  return { valueType: doc.value_type, value: doc.value };
+}
+
+function unique(items: readonly string[]): string[] {
+  return [...new Set(items)];
+}
+
+function mergeInto(total: PutObjectsResult, part: PutObjectsResult): void {
+  total.added += part.added;
+  total.unchanged += part.unchanged;
+  total.conflicts.push(...part.conflicts);
+}

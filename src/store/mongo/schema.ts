@@ -1,0 +1,177 @@
+import type { Binary, Db, IndexDescription } from 'mongodb';
+
+import type { CollectionAccess, WithdrawalReason } from '../port.js';
+
+/**
+ * Documents of the MongoDB store. Times are integer microseconds since the
+ * Unix epoch, stored as BSON doubles: the driver writes a JS integer above
+ * 2^31 as a double, a double represents every integer below 2^53 exactly, and
+ * doubles compare numerically with the small int32 values a test may use.
+ */
+
+export interface CollectionDoc {
+  /** TAXII collection id. */
+  _id: string;
+  alias: string;
+  title: string;
+  description?: string;
+  can_read: boolean;
+  can_write: boolean;
+  media_types: string[];
+  access?: CollectionAccess;
+}
+
+/** The last `date_added` handed out in a collection; it only moves forward. */
+export interface ClockDoc {
+  /** Collection id. */
+  _id: string;
+  last: number;
+}
+
+/** Facts a version keeps about the other versions of its object (see `links.ts`). */
+export interface VersionLinks {
+  /** The `spec_version` of every version with a greater version key, as a set. */
+  newer_specs: string[];
+  /** The same for smaller version keys. */
+  older_specs: string[];
+  /** Whether a version with a greater version key has the same `spec_version`. */
+  newer_same_spec: boolean;
+  /** Whether a version with a smaller version key has the same `spec_version`. */
+  older_same_spec: boolean;
+  /** Whether some version has a higher `spec_version` (compared as text). */
+  higher_spec: boolean;
+}
+
+export interface ObjectDoc extends VersionLinks {
+  collection_id: string;
+  id: string;
+  version: string;
+  type: string;
+  spec_version: string;
+  date_added: number;
+  /** The object's JSON text exactly as received. */
+  json: string;
+}
+
+export interface SightingDoc {
+  /** `compositeKey(collectionId, sourceId, valueType, value)`, unique per source and value. */
+  _id: string;
+  collection_id: string;
+  source_id: string;
+  value_type: string;
+  value: string;
+  indicator_id: string;
+  first_seen: number;
+  last_seen: number;
+  /** Consecutive complete polls of the source that did not list the value. */
+  missed: number;
+  /** `seenAt` of the poll that last counted a miss, so a repeat of that poll counts none. */
+  missed_at?: number;
+  /** True for the sighting that made the hub create the indicator. */
+  creator: boolean;
+  /** Micros at which the sighting stopped counting; null while it is active. */
+  withdrawn_at: number | null;
+  withdrawal_reason?: WithdrawalReason;
+}
+
+export interface SourceStateDoc {
+  /** `compositeKey(collectionId, sourceId)`. */
+  _id: string;
+  collection_id: string;
+  source_id: string;
+  etag?: string;
+  last_modified?: string;
+  last_success_at?: number;
+  last_valid_count?: number;
+  /** The report as JSON text, so that any key (with `.` or `$`) is kept. */
+  last_report?: string;
+  /** The resume point as JSON text, for the same reason. */
+  cursor?: string;
+}
+
+/** A TAXII status resource. */
+export interface StatusDoc {
+  /** Status id. */
+  _id: string;
+  collection_id: string;
+  request_timestamp: number;
+  /** The whole `StatusRecord` as JSON text. */
+  body: string;
+}
+
+export interface ViewDoc {
+  /** `compositeKey(collectionId, name)`. */
+  _id: string;
+  collection_id: string;
+  name: string;
+  content_type: string;
+  etag: string;
+  body: Binary;
+  rendered_at: number;
+  entry_count: number;
+}
+
+export interface SecretDoc {
+  /** Secret name. */
+  _id: string;
+  value: string;
+}
+
+/** Names of the MongoDB collections of the store. */
+export const COLLECTIONS = {
+  collections: 'collections',
+  clocks: 'collection_clocks',
+  objects: 'objects',
+  sightings: 'sightings',
+  sourceStates: 'source_states',
+  views: 'views',
+  secrets: 'secrets',
+  statuses: 'taxii_statuses',
+} as const;
+
+/** Builds a composite `_id`; JSON text keeps the parts apart whatever they contain. */
+export function compositeKey(...parts: string[]): string {
+  return JSON.stringify(parts);
+}
+
+/** Indexes per collection: one for every query the store runs. */
+const INDEXES: Record<string, IndexDescription[]> = {
+  [COLLECTIONS.collections]: [{ key: { alias: 1 }, name: 'alias_unique', unique: true }],
+  [COLLECTIONS.objects]: [
+    // Pages in date_added order; unique so that a page position is one object.
+    {
+      key: { collection_id: 1, date_added: 1 },
+      name: 'collection_date_added_unique',
+      unique: true,
+    },
+    // One body per (id, version); also serves ids filters, linking and counting.
+    {
+      key: { collection_id: 1, id: 1, version: 1 },
+      name: 'collection_id_version_unique',
+      unique: true,
+    },
+  ],
+  // Upserts find a sighting by its _id, which is built from (collection,
+  // source, value type, value) and so is unique per source and value.
+  [COLLECTIONS.sightings]: [
+    // listIndicatorEntries (ordered by type then value) and every read of
+    // the sightings of given values.
+    { key: { collection_id: 1, value_type: 1, value: 1 }, name: 'collection_value' },
+    // Sightings a poll missed, and sightings an aging rule expires.
+    { key: { collection_id: 1, source_id: 1, last_seen: 1 }, name: 'source_last_seen' },
+    { key: { collection_id: 1, source_id: 1, first_seen: 1 }, name: 'source_first_seen' },
+  ],
+  // purgeStatuses deletes by age.
+  [COLLECTIONS.statuses]: [{ key: { request_timestamp: 1 }, name: 'request_timestamp' }],
+};
+
+/** Creates every index; creating an index that exists with the same options does nothing. */
+export async function createIndexes(db: Db): Promise<void> {
+  for (const [name, indexes] of Object.entries(INDEXES)) {
+    // One command per index: FerretDB 1.24.2 panics and drops the connection
+    // when one createIndexes command names two or more existing indexes.
+    for (const index of indexes) {
+      await db.collection(name).createIndexes([index]);
+    }
+  }
+}

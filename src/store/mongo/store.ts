@@ -1,0 +1,422 @@
+import { Binary, MongoClient, MongoError, type Collection, type Db } from 'mongodb';
+
+import {
+  StoreError,
+  type CollectionRecord,
+  type ExpireInput,
+  type ExpireSummary,
+  type IndicatorEntry,
+  type ObjectDeletion,
+  type ObjectPage,
+  type ObjectQuery,
+  type ObjectVersionInput,
+  type PollResultInput,
+  type PollResultSummary,
+  type PutObjectsResult,
+  type RenderedView,
+  type SightingRecord,
+  type SourceState,
+  type StatusRecord,
+  type Store,
+} from '../port.js';
+import { isDuplicateKey, ObjectCollection } from './objects.js';
+import { PollCollections } from './poll.js';
+import {
+  COLLECTIONS,
+  compositeKey,
+  createIndexes,
+  type CollectionDoc,
+  type SecretDoc,
+  type StatusDoc,
+  type ViewDoc,
+} from './schema.js';
+
+export interface MongoStoreOptions {
+  /** Connection string, `mongodb://` or `mongodb+srv://`. */
+  uri: string;
+  /**
+   * Database name. Defaults to the path of `uri`
+   * (`mongodb://host/feedhub` selects `feedhub`), and to `feedhub` when the
+   * URI has none.
+   */
+  dbName?: string;
+}
+
+/** Database used when neither the URI path nor `dbName` names one. */
+export const DEFAULT_DATABASE = 'feedhub';
+
+/** Returns a store on the MongoDB database; it connects on `init()`. */
+export function createMongoStore(options: MongoStoreOptions): MongoStore {
+  return new MongoStore(options);
+}
+
+/**
+ * The production store on MongoDB 6+ or a MongoDB-compatible server. It uses
+ * no transactions and no change streams: every write is idempotent, and a
+ * multi-step write (`putObjects`, `applyPoll`) that stops midway is completed
+ * by repeating it. Several processes may share one database.
+ */
+export class MongoStore implements Store {
+  readonly dbName: string;
+  private readonly client: MongoClient;
+  private readonly db: Db;
+  private readonly objects: ObjectCollection;
+  private readonly poll: PollCollections;
+  private readonly collections: Collection<CollectionDoc>;
+  private readonly views: Collection<ViewDoc>;
+  private readonly secrets: Collection<SecretDoc>;
+  private readonly statuses: Collection<StatusDoc>;
+  private initialised = false;
+  private closed = false;
+
+  constructor(options: MongoStoreOptions) {
+    this.dbName = options.dbName ?? databaseFromUri(options.uri) ?? DEFAULT_DATABASE;
+    try {
+      // ignoreUndefined: optional fields that are undefined are left out of
+      // documents instead of being stored as null.
+      this.client = new MongoClient(options.uri, { ignoreUndefined: true, appName: 'feedhub' });
+    } catch (error) {
+      // The driver's message does not repeat the URI, so no password leaks.
+      throw new StoreError(
+        `Invalid MongoDB URI: ${messageOf(error)}; expected mongodb://host[:port]/database`,
+        { cause: error },
+      );
+    }
+    this.db = this.client.db(this.dbName);
+    this.objects = new ObjectCollection(this.db);
+    this.poll = new PollCollections(this.db, this.objects);
+    this.collections = this.db.collection<CollectionDoc>(COLLECTIONS.collections);
+    this.views = this.db.collection<ViewDoc>(COLLECTIONS.views);
+    this.secrets = this.db.collection<SecretDoc>(COLLECTIONS.secrets);
+    this.statuses = this.db.collection<StatusDoc>(COLLECTIONS.statuses);
+  }
+
+  /**
+   * Returns the connected client and database, for the Agenda job backend
+   * that shares the connection. Nothing outside `src/store` and `src/jobs`
+   * may use them.
+   */
+  connection(): { client: MongoClient; db: Db } {
+    this.assertOpen();
+    return { client: this.client, db: this.db };
+  }
+
+  async init(): Promise<void> {
+    await this.guard('init', async () => {
+      await this.client.connect();
+      await createIndexes(this.db);
+    });
+    this.initialised = true;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    this.assertOpen();
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new StoreError(`MongoDB ping timed out after ${timeoutMs} ms`));
+        abort.abort();
+      }, timeoutMs);
+    });
+    const ping = this.guard('ping', () => this.db.command({ ping: 1 }, { signal: abort.signal }));
+    // The aborted ping rejects after the timeout has already been reported.
+    ping.catch(() => undefined);
+    try {
+      await Promise.race([ping, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.close();
+  }
+
+  async upsertCollection(collection: CollectionRecord): Promise<void> {
+    this.assertReady();
+    const aliasTaken = () =>
+      new StoreError(
+        `Collection alias ${collection.alias} is already used by another collection; ` +
+          `choose another alias for collection ${collection.id}`,
+      );
+
+    const owner = await this.guard('upsertCollection', () =>
+      this.collections.findOne({ alias: collection.alias }, { projection: { _id: 1 } }),
+    );
+    if (owner !== null && owner._id !== collection.id) throw aliasTaken();
+
+    const doc: CollectionDoc = {
+      _id: collection.id,
+      alias: collection.alias,
+      title: collection.title,
+      can_read: collection.canRead,
+      can_write: collection.canWrite,
+      media_types: collection.mediaTypes,
+    };
+    if (collection.description !== undefined) doc.description = collection.description;
+    if (collection.access !== undefined) doc.access = collection.access;
+    try {
+      await this.guard('upsertCollection', () =>
+        this.collections.replaceOne({ _id: collection.id }, doc, { upsert: true }),
+      );
+    } catch (error) {
+      // Another process took the alias between the check and the write.
+      if (error instanceof StoreError && isDuplicateKey(error.cause)) throw aliasTaken();
+      throw error;
+    }
+  }
+
+  async listCollections(): Promise<CollectionRecord[]> {
+    this.assertReady();
+    const docs = await this.guard('listCollections', () =>
+      this.collections.find({}).sort({ _id: 1 }).toArray(),
+    );
+    return docs.map(toCollection);
+  }
+
+  async getCollection(id: string): Promise<CollectionRecord | undefined> {
+    this.assertReady();
+    const doc = await this.guard('getCollection', () => this.collections.findOne({ _id: id }));
+    return doc === null ? undefined : toCollection(doc);
+  }
+
+  async getCollectionByAlias(alias: string): Promise<CollectionRecord | undefined> {
+    this.assertReady();
+    const doc = await this.guard('getCollectionByAlias', () => this.collections.findOne({ alias }));
+    return doc === null ? undefined : toCollection(doc);
+  }
+
+  async putObjects(collectionId: string, objects: ObjectVersionInput[]): Promise<PutObjectsResult> {
+    this.assertReady();
+    return this.guard('putObjects', () => this.objects.put(collectionId, objects));
+  }
+
+  async queryObjects(query: ObjectQuery): Promise<ObjectPage> {
+    checkLimit(query.limit);
+    this.assertReady();
+    return this.guard('queryObjects', () => this.objects.query(query));
+  }
+
+  async countObjects(collectionId: string): Promise<number> {
+    this.assertReady();
+    return this.guard('countObjects', () => this.objects.count(collectionId));
+  }
+
+  async deleteObjectVersions(deletion: ObjectDeletion): Promise<number> {
+    this.assertReady();
+    return this.guard('deleteObjectVersions', () => this.objects.deleteVersions(deletion));
+  }
+
+  async putStatus(status: StatusRecord): Promise<void> {
+    this.assertReady();
+    const doc: StatusDoc = {
+      _id: status.id,
+      collection_id: status.collectionId,
+      request_timestamp: status.requestTimestamp,
+      body: JSON.stringify(status),
+    };
+    await this.guard('putStatus', () =>
+      this.statuses.replaceOne({ _id: doc._id }, doc, { upsert: true }),
+    );
+  }
+
+  async getStatus(id: string): Promise<StatusRecord | undefined> {
+    this.assertReady();
+    const doc = await this.guard('getStatus', () => this.statuses.findOne({ _id: id }));
+    return doc === null ? undefined : (JSON.parse(doc.body) as StatusRecord);
+  }
+
+  async purgeStatuses(requestedBefore: number): Promise<number> {
+    this.assertReady();
+    const result = await this.guard('purgeStatuses', () =>
+      this.statuses.deleteMany({ request_timestamp: { $lt: requestedBefore } }),
+    );
+    return result.deletedCount;
+  }
+
+  /** Applies a poll; see `PollCollections.apply` for what a failure midway leaves. */
+  async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
+    this.assertReady();
+    return this.guard('applyPoll', () => this.poll.apply(input));
+  }
+
+  async listIndicatorEntries(
+    collectionId: string,
+    valueTypes?: string[],
+  ): Promise<IndicatorEntry[]> {
+    this.assertReady();
+    return this.guard('listIndicatorEntries', () =>
+      this.poll.listEntries(collectionId, valueTypes),
+    );
+  }
+
+  async getSourceState(collectionId: string, sourceId: string): Promise<SourceState | undefined> {
+    this.assertReady();
+    return this.guard('getSourceState', () => this.poll.getState(collectionId, sourceId));
+  }
+
+  async putSourceState(state: SourceState): Promise<void> {
+    this.assertReady();
+    await this.guard('putSourceState', () => this.poll.putState(state));
+  }
+
+  async expireSightings(input: ExpireInput): Promise<ExpireSummary> {
+    this.assertReady();
+    return this.guard('expireSightings', () => this.poll.expire(input));
+  }
+
+  async listSightings(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<SightingRecord[]> {
+    this.assertReady();
+    return this.guard('listSightings', () =>
+      this.poll.listSightings(collectionId, valueType, value),
+    );
+  }
+
+  async getOrCreateSecret(name: string, create: () => string): Promise<string> {
+    this.assertReady();
+    const stored = await this.guard('getOrCreateSecret', () => this.secrets.findOne({ _id: name }));
+    if (stored !== null) return stored.value;
+
+    // Another process may store the secret between the read and the insert.
+    // The insert then fails on the _id, and everyone reads the first one stored.
+    const candidate = create();
+    try {
+      await this.guard('getOrCreateSecret', () =>
+        this.secrets.insertOne({ _id: name, value: candidate }),
+      );
+      return candidate;
+    } catch (error) {
+      if (!(error instanceof StoreError && isDuplicateKey(error.cause))) throw error;
+    }
+    const winner = await this.guard('getOrCreateSecret', () => this.secrets.findOne({ _id: name }));
+    if (winner === null) throw new StoreError(`Secret ${name} vanished after being stored`);
+    return winner.value;
+  }
+
+  async putView(view: RenderedView): Promise<void> {
+    this.assertReady();
+    const doc: ViewDoc = {
+      _id: compositeKey(view.collectionId, view.name),
+      collection_id: view.collectionId,
+      name: view.name,
+      content_type: view.contentType,
+      etag: view.etag,
+      body: new Binary(view.body),
+      rendered_at: view.renderedAt,
+      entry_count: view.entryCount,
+    };
+    await this.guard('putView', () =>
+      this.views.replaceOne({ _id: doc._id }, doc, { upsert: true }),
+    );
+  }
+
+  async getView(collectionId: string, name: string): Promise<RenderedView | undefined> {
+    this.assertReady();
+    const doc = await this.guard('getView', () =>
+      this.views.findOne({ _id: compositeKey(collectionId, name) }),
+    );
+    if (doc === null) return undefined;
+    return {
+      collectionId,
+      name,
+      contentType: doc.content_type,
+      etag: doc.etag,
+      body: bufferOf(doc.body),
+      renderedAt: doc.rendered_at,
+      entryCount: doc.entry_count,
+    };
+  }
+
+  async getViewEtag(collectionId: string, name: string): Promise<string | undefined> {
+    this.assertReady();
+    const doc = await this.guard('getViewEtag', () =>
+      this.views.findOne(
+        { _id: compositeKey(collectionId, name) },
+        { projection: { _id: 0, etag: 1 } },
+      ),
+    );
+    return doc?.etag;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError(`MongoDB store on database ${this.dbName} is closed`);
+  }
+
+  private assertReady(): void {
+    this.assertOpen();
+    if (!this.initialised) {
+      throw new StoreError(
+        `MongoDB store on database ${this.dbName} is used before init(); call init() first`,
+      );
+    }
+  }
+
+  /** Runs `work`, turning driver errors into `StoreError`; other errors pass unchanged. */
+  private async guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof MongoError) {
+        throw new StoreError(
+          `MongoDB ${operation} on database ${this.dbName} failed: ${error.message}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * Returns the database named by the path of a MongoDB connection string, or
+ * undefined when the path is empty. It is parsed by hand because `URL`
+ * rejects the host lists (`h1,h2`) that connection strings allow. User names
+ * and passwords must percent-encode `/`, so the first `/` after the scheme
+ * starts the path.
+ */
+export function databaseFromUri(uri: string): string | undefined {
+  const scheme = uri.indexOf('://');
+  if (scheme === -1) return undefined;
+  const rest = uri.slice(scheme + 3);
+  const slash = rest.indexOf('/');
+  if (slash === -1) return undefined;
+  const path = rest.slice(slash + 1).split('?')[0] ?? '';
+  return path === '' ? undefined : decodeURIComponent(path);
+}
+
+function toCollection(doc: CollectionDoc): CollectionRecord {
+  const collection: CollectionRecord = {
+    id: doc._id,
+    alias: doc.alias,
+    title: doc.title,
+    canRead: doc.can_read,
+    canWrite: doc.can_write,
+    mediaTypes: doc.media_types,
+  };
+  if (doc.description !== undefined) collection.description = doc.description;
+  if (doc.access !== undefined) collection.access = doc.access;
+  return collection;
+}
+
+/** Returns the bytes of a BSON binary as a Buffer that shares its memory. */
+function bufferOf(binary: Binary): Buffer {
+  return Buffer.from(binary.buffer.buffer, binary.buffer.byteOffset, binary.position);
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new StoreError(`Invalid page limit ${limit}: expected an integer of at least 1`);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
