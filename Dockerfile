@@ -11,6 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/copy-assets.mjs ./scripts/copy-assets.mjs
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
