@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashSecret } from '../../src/auth/index.js';
 import {
   describeWithPython,
   freePort,
@@ -13,6 +14,8 @@ import {
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/feeds/', import.meta.url));
 const COLLECTION = 'c2d3a4b5-6e7f-4a8b-9c0d-1e2f3a4b5c6d';
+const INBOX = 'd3e4f5a6-7b8c-4d9e-8f0a-1b2c3d4e5f60';
+const PARTNER_PASSWORD = 'correct horse battery staple';
 
 interface Walk {
   discovery: { title: string; default: string; api_roots: string[] };
@@ -55,8 +58,27 @@ sources:
     interval: 1h
 `,
     );
+    // A partner that may read and write an inbox collection, as taxii2-client posts with Basic auth.
+    writeFileSync(
+      join(dir, 'principals.yaml'),
+      `principals:\n  - name: partner\n    password: "${await hashSecret(PARTNER_PASSWORD)}"\n`,
+    );
+    writeFileSync(
+      join(dir, 'collections', 'inbox.yaml'),
+      `id: ${INBOX}
+alias: inbox
+title: Partner inbox
+access:
+  public: false
+  read: [partner]
+  write: [partner]
+sources: []
+`,
+    );
     const port = await freePort();
-    hub = await startTestHub(join(dir, 'data'), join(dir, 'collections'), port);
+    hub = await startTestHub(join(dir, 'data'), join(dir, 'collections'), port, {
+      FEEDHUB_PRINCIPALS_FILE: join(dir, 'principals.yaml'),
+    });
     await Promise.all(['feodo', 'rw-ips', 'bandook'].map((id) => hub.waitForPoll(id)));
     collectionUrl = `${hub.url}/taxii2/hub/collections/${COLLECTION}/`;
     published = await readAllObjects(collectionUrl);
@@ -133,8 +155,9 @@ sources:
   });
 
   it('accepts objects posted with taxii2-client', async () => {
+    const inboxUrl = `${hub.url}/taxii2/hub/collections/${INBOX}/`;
     const bundleFile = join(dir, 'post.json');
-    const indicator = {
+    const good = {
       type: 'indicator',
       spec_version: '2.1',
       id: 'indicator--7b7e8c54-7d5c-4b0e-9a57-2f6f3c1d0e11',
@@ -144,23 +167,36 @@ sources:
       pattern_type: 'stix',
       valid_from: '2025-02-03T04:05:06Z',
     };
-    writeFileSync(bundleFile, JSON.stringify({ objects: [indicator] }));
-
-    const run = await runPython(python, 'post_objects.py', [collectionUrl, bundleFile]);
-    expect(run.stderr).not.toMatch(/Traceback/);
-    const result = JSON.parse(run.stdout) as {
-      can_write?: boolean;
-      http_status?: number;
-      status?: Record<string, unknown>;
+    // No pattern: the hub must report it as a failure and still store the good one.
+    const bad = {
+      ...good,
+      id: 'indicator--0c4a2f1e-3b5d-4e6f-8a7b-9c0d1e2f3a4b',
+      pattern: undefined,
     };
-    if (result.can_write === false || result.http_status === 405) {
-      // TODO: drop this branch once the hub serves POST on writable collections.
-      const reason = result.can_write === false ? 'has can_write false' : 'answers POST with 405';
-      console.warn(`skipped the taxii2-client POST check: ${collectionUrl} ${reason}`);
-      return;
-    }
-    expect(result).toMatchObject({ status: { status: 'complete', success_count: 1 } });
-    const after = await readAllObjects(collectionUrl);
-    expect(after.map((o) => o.id)).toContain(indicator.id);
+    writeFileSync(bundleFile, JSON.stringify({ objects: [good, bad] }));
+
+    const run = await runPython(python, 'post_objects.py', [
+      inboxUrl,
+      bundleFile,
+      'partner',
+      PARTNER_PASSWORD,
+    ]);
+    expect(run.stderr).not.toMatch(/Traceback/);
+    const result = JSON.parse(run.stdout) as { status?: Record<string, unknown> };
+    expect(result.status).toMatchObject({
+      status: 'complete',
+      total_count: 2,
+      success_count: 1,
+      failure_count: 1,
+      pending_count: 0,
+    });
+
+    const anonymous = await fetch(`${inboxUrl}objects/`, {
+      headers: { accept: 'application/taxii+json;version=2.1' },
+    });
+    expect(anonymous.status).toBe(401);
+    const authorization = `Basic ${Buffer.from(`partner:${PARTNER_PASSWORD}`).toString('base64')}`;
+    const after = await readAllObjects(inboxUrl, 500, authorization);
+    expect(after.map((o) => o.id)).toEqual([good.id]);
   });
 });
