@@ -18,6 +18,12 @@ import { createScheduler, type Scheduler } from '../jobs/index.js';
 
 export const USER_AGENT = 'feedhub/0.1 (+TAXII 2.1 feed hub)';
 export const TAXII_API_ROOT = 'hub';
+/**
+ * Time between aging passes over every collection, in seconds. Aging also
+ * runs after each poll and at start, so this only bounds how late a value
+ * whose sources stay silent leaves the views.
+ */
+export const AGING_INTERVAL_SECONDS = 300;
 
 export interface Hub {
   /** Base URL the HTTP server listens on. A worker serves only the health probes there. */
@@ -200,11 +206,16 @@ async function startJobs(
   scheduler.definePoll(async ({ collectionId, sourceId }) => {
     await poll(collectionId, sourceId);
   });
+  scheduler.defineAging(async () => {
+    for (const collection of config.collections) {
+      await processingFor(collection).age(opened.store, Date.now() * 1000);
+      await renderViews(collection, opened, logger);
+    }
+  });
 
   // Views are stored; rendering at start also covers a collection whose view
   // list or rules changed. Aging runs first, so values that aged out while
   // the hub was stopped leave the views at once.
-  // NOTE: aging runs only here and after each poll; there is no aging job of its own yet.
   for (const collection of config.collections) {
     await processingFor(collection).age(opened.store, Date.now() * 1000);
     await renderViews(collection, opened, logger);
@@ -218,6 +229,7 @@ async function startJobs(
     }
   }
   await scheduler.removePollsExcept(keys);
+  await scheduler.scheduleAging(AGING_INTERVAL_SECONDS);
   await scheduler.start();
   logger.info({ count: keys.length }, 'scheduler started');
   return scheduler;

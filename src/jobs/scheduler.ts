@@ -6,6 +6,9 @@ import type { Logger } from 'pino';
 /** Agenda job name of source polls. */
 export const POLL_JOB = 'poll-source';
 
+/** Agenda job name of the aging pass over every collection. */
+export const AGING_JOB = 'age-collections';
+
 /** Data of a poll job; (collectionId, sourceId) identifies the job. */
 export interface PollJobData {
   collectionId: string;
@@ -55,6 +58,10 @@ export interface PollJobInfo extends PollJobData {
 export interface Scheduler {
   /** Sets the function that runs a poll. Call before `start()`. */
   definePoll(handler: PollHandler): void;
+  /** Sets the function of the aging pass. Call before `start()`. */
+  defineAging(handler: () => Promise<void>): void;
+  /** Runs the aging pass every `intervalSeconds`, once across all processes sharing the store. */
+  scheduleAging(intervalSeconds: number): Promise<void>;
   /**
    * Creates or updates the recurring poll of a source. A new poll, or one
    * whose interval changed or whose last run is older than the interval, is
@@ -119,6 +126,40 @@ class AgendaScheduler implements Scheduler {
     this.agenda.define(POLL_JOB, (job: Job) => this.runPoll(job, handler), {
       concurrency: this.concurrency,
       lockLifetime: this.lockLifetimeMs,
+    });
+  }
+
+  defineAging(handler: () => Promise<void>): void {
+    this.agenda.define(
+      AGING_JOB,
+      async (job: Job) => {
+        const jobId = String(job.attrs._id);
+        const startedAt = performance.now();
+        this.running.add(jobId);
+        try {
+          await handler();
+          this.logger.info(
+            { jobId, durationMs: Math.round(performance.now() - startedAt) },
+            'aging job finished',
+          );
+        } catch (err) {
+          this.logger.error({ jobId, err }, 'aging job failed');
+          throw err;
+        }
+      },
+      { concurrency: 1, lockLifetime: this.lockLifetimeMs },
+    );
+  }
+
+  async scheduleAging(intervalSeconds: number): Promise<void> {
+    if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) {
+      throw new Error(
+        `Invalid aging interval ${intervalSeconds}: expected a positive number of seconds`,
+      );
+    }
+    // `every` keeps one job of this name, however many processes call it.
+    await this.agenda.every(Math.round(intervalSeconds * 1000), AGING_JOB, undefined, {
+      skipImmediate: true,
     });
   }
 

@@ -131,6 +131,24 @@ describe('scheduler', () => {
     expect(poll?.nextRunAt?.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
   });
 
+  it('aging job runs on its interval', async () => {
+    const store = await openStore(newFile());
+    let runs = 0;
+    const { scheduler, lines } = newScheduler(store, async () => {});
+    scheduler.defineAging(async () => {
+      runs += 1;
+    });
+    await scheduler.scheduleAging(1);
+    await scheduler.scheduleAging(1);
+    await scheduler.start();
+
+    await waitFor(() => runs >= 2, 10_000);
+    expect(lines.filter((line) => line.msg === 'aging job finished').length).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(await scheduler.listPolls()).toEqual([]);
+  });
+
   it('poll job survives reopen', async () => {
     const file = newFile();
     const first = createSqliteStore({ file });
