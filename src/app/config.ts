@@ -24,7 +24,7 @@ import {
   type SourceAging,
   type WithdrawalPolicy,
 } from '../processing/policy.js';
-import type { Taxii21Settings } from '../sources/index.js';
+import { compileExtract, type Taxii21Settings } from '../sources/index.js';
 import {
   checkGrantedPrincipals,
   readPrincipalsFile,
@@ -484,6 +484,12 @@ function buildSource(
       );
       return undefined;
     }
+    try {
+      compileExtract(extract);
+    } catch (error) {
+      problems.push(`${where}/extract: ${(error as Error).message}`);
+      return undefined;
+    }
     if (new RegExp(`${raw.extract}|`).exec('')!.length < 2) {
       problems.push(
         `${where}/extract: ${JSON.stringify(raw.extract)} has no capture group; wrap the value in ( )`,
@@ -607,6 +613,14 @@ const TAG_VALUES: Record<string, string[]> = {
   type: ['basic', 'bearer'],
 };
 
+/** Allowed forms of the keys whose schema is a `oneOf`, for error messages. */
+const ONE_OF_FORMS: Record<string, string> = {
+  confidence:
+    'must be an integer from 0 to 100, or an object such as { value: High, scale: none-low-med-high, weight: 0.5 }',
+  aging:
+    'must be never, first_seen+DURATION or last_seen+DURATION (e.g. last_seen+30d), or an object of such values per value type with a default',
+};
+
 /** Names the file, line and column of a schema error, and the JSON path inside the document. */
 function describeYamlError(
   file: string,
@@ -626,11 +640,17 @@ function describeYamlError(
     message = `unknown key ${JSON.stringify(key)}; remove it or fix its spelling`;
     segments.push(key);
   } else if (error.keyword === 'oneOf') {
+    const last = segments[segments.length - 1];
+    const isSource = typeof last === 'number' && segments[segments.length - 2] === 'sources';
     // ajv inlines the referenced source schemas, so the schema path does not tell the kind.
-    message =
-      doc.getIn([...segments, 'kind']) === 'taxii21'
-        ? 'set exactly one of collectionId or collectionTitle'
-        : 'set exactly one of url or path';
+    if (isSource) {
+      message =
+        doc.getIn([...segments, 'kind']) === 'taxii21'
+          ? 'set exactly one of collectionId or collectionTitle'
+          : 'set exactly one of url or path';
+    } else {
+      message = ONE_OF_FORMS[String(last)] ?? 'does not have any of the allowed forms';
+    }
   } else if (error.keyword === 'anyOf') {
     message = 'set url (the discovery URL) or apiRoot, or both';
   } else if (error.keyword === 'discriminator') {

@@ -43,6 +43,21 @@ export type FetchResult =
     };
 
 const MAX_REDIRECTS = 5;
+
+/**
+ * Returns the URL as error messages and logs show it, with a password in it
+ * (a feed URL such as `https://user:KEY@host/list`) replaced by `***`.
+ */
+export function redactUrl(url: string | URL): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return String(url);
+  }
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.href;
+}
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
@@ -50,6 +65,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
  * Sends a conditional GET when `etag` or `lastModified` is given and returns
  * `not-modified` on 304 (for files: when the mtime is not newer than
  * `lastModified`). Follows up to five redirects to http or https URLs.
+ * A user and password in an http(s) URL are sent as HTTP Basic to that
+ * origin only, and shown as `***` in error messages.
  * Decompresses gzip, deflate and br bodies. Throws `FetchError`.
  */
 export async function fetchFeed(url: string, options: FetchOptions): Promise<FetchResult> {
@@ -65,6 +82,15 @@ export async function fetchFeed(url: string, options: FetchOptions): Promise<Fet
   if (parsed.protocol === 'http:' || parsed.protocol === 'https:')
     return fetchHttp(parsed, options);
   throw new FetchError('invalid-url', `invalid feed URL "${url}": use http, https or file`);
+}
+
+/** Percent-decodes a user or password of a URL; a stray `%` is kept as written. */
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function headerValue(
@@ -94,19 +120,32 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
   if (options.etag) headers['if-none-match'] = options.etag;
   if (options.lastModified) headers['if-modified-since'] = options.lastModified;
 
+  // Credentials in the URL (RFC 3986 userinfo) go out as HTTP Basic, and only
+  // to the origin they were written for: a redirect elsewhere does not get them.
+  const basic =
+    start.username !== '' || start.password !== ''
+      ? `Basic ${Buffer.from(`${decodeUserinfo(start.username)}:${decodeUserinfo(start.password)}`).toString('base64')}`
+      : undefined;
+
   let current = start;
   for (let redirects = 0; ; redirects += 1) {
     let response: Awaited<ReturnType<typeof request>>;
+    const target = new URL(current);
+    target.username = '';
+    target.password = '';
     try {
-      response = await request(current, {
+      response = await request(target, {
         method: 'GET',
-        headers,
+        headers:
+          basic !== undefined && target.origin === start.origin
+            ? { ...headers, authorization: basic }
+            : headers,
         signal: controller.signal,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       });
     } catch (error) {
-      throw fail(error, current.href);
+      throw fail(error, redactUrl(current));
     }
 
     const status = response.statusCode;
@@ -118,7 +157,7 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
         status,
         redirects,
       );
-      if (next instanceof FetchError) throw fail(next, current.href);
+      if (next instanceof FetchError) throw fail(next, redactUrl(current));
       current = next;
       continue;
     }
@@ -130,26 +169,27 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
     if (status < 200 || status > 299) {
       discard(response.body);
       throw fail(
-        new FetchError('status', `GET ${current.href} failed: HTTP ${status}`, { status }),
-        current.href,
+        new FetchError('status', `GET ${redactUrl(current)} failed: HTTP ${status}`, { status }),
+        redactUrl(current),
       );
     }
 
     const length = Number(headerValue(response.headers, 'content-length'));
     if (Number.isFinite(length) && length > options.maxBytes) {
       discard(response.body);
-      throw fail(tooLarge(current.href, options.maxBytes), current.href);
+      throw fail(tooLarge(redactUrl(current), options.maxBytes), redactUrl(current));
     }
 
     const counter = { bytes: 0 };
     const url = current.href;
+    const shown = redactUrl(current);
     const body = limitBody(
-      decodeBody(response.body, headerValue(response.headers, 'content-encoding'), url),
+      decodeBody(response.body, headerValue(response.headers, 'content-encoding'), shown),
       response.body,
       counter,
       options.maxBytes,
-      url,
-      (error) => fail(error, url),
+      shown,
+      (error) => fail(error, shown),
       () => clearTimeout(timer),
     );
     const result: FetchResult = {
@@ -175,17 +215,16 @@ function redirectTarget(
   status: number,
   redirects: number,
 ): URL | FetchError {
+  const shown = redactUrl(current);
   if (redirects >= MAX_REDIRECTS) {
-    return new FetchError(
-      'status',
-      `GET ${current.href} failed: more than ${MAX_REDIRECTS} redirects`,
-      { status },
-    );
+    return new FetchError('status', `GET ${shown} failed: more than ${MAX_REDIRECTS} redirects`, {
+      status,
+    });
   }
   if (!location) {
     return new FetchError(
       'status',
-      `GET ${current.href} failed: HTTP ${status} without a Location header`,
+      `GET ${shown} failed: HTTP ${status} without a Location header`,
       {
         status,
       },
@@ -197,7 +236,7 @@ function redirectTarget(
   } catch (error) {
     return new FetchError(
       'status',
-      `GET ${current.href} failed: invalid redirect Location "${location}"`,
+      `GET ${shown} failed: invalid redirect Location "${location}"`,
       {
         status,
         cause: error,
@@ -207,7 +246,7 @@ function redirectTarget(
   if (next.protocol !== 'http:' && next.protocol !== 'https:') {
     return new FetchError(
       'invalid-url',
-      `GET ${current.href} redirected to ${next.href}: only http and https are followed`,
+      `GET ${shown} redirected to ${redactUrl(next)}: only http and https are followed`,
     );
   }
   return next;

@@ -1,7 +1,9 @@
 export { FetchError, type FetchFailure } from './fetch-error.js';
-export { fetchFeed, type FetchOptions, type FetchResult } from './fetch.js';
+export { fetchFeed, redactUrl, type FetchOptions, type FetchResult } from './fetch.js';
 export {
+  compileExtract,
   judgeBody,
+  MAX_LINE_LENGTH,
   parseTextList,
   type InvalidExample,
   type TextListEntry,

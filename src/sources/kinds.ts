@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ValueType } from '../processing/index.js';
 import type { ObjectVersionInput, SourceState } from '../store/index.js';
-import { fetchFeed } from './fetch.js';
+import { fetchFeed, redactUrl } from './fetch.js';
 import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
@@ -105,7 +105,9 @@ const textList: SourceKind = {
     const { stats } = parsed;
     const judgement = judgeBody(stats);
     if (!judgement.ok) {
-      throw new SourceRejectedError(`rejected the body of ${source.url}: ${judgement.reason}`);
+      throw new SourceRejectedError(
+        `rejected the body of ${redactUrl(source.url)}: ${judgement.reason}`,
+      );
     }
     return {
       kind: 'data',

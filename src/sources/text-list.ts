@@ -1,5 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 
+import { RE2JS } from 're2js';
+
 import {
   canonicalize,
   detectAndCanonicalize,
@@ -13,6 +15,8 @@ export interface TextListOptions {
   /**
    * Takes the value from the first capture group (or the whole match) of this
    * expression; lines that do not match count as `unmatched`, not invalid.
+   * It runs on the linear-time RE2 engine (see `compileExtract`), so a hostile
+   * line cannot make it backtrack; the flags `i`, `m` and `s` are kept.
    */
   extract?: RegExp;
   /** Invalid lines kept as examples in the stats; 10 by default. */
@@ -55,6 +59,12 @@ const BOM = '\uFEFF';
 const MAX_EXAMPLE_LENGTH = 200;
 /** How much of the body's start is searched for an `<html` tag. */
 const HTML_SNIFF_LENGTH = 1024;
+/**
+ * Maximum length of a parsed line, in UTF-16 code units. A longer line is counted invalid
+ * and skipped without being buffered, so a body without newlines costs linear
+ * time and bounded memory.
+ */
+export const MAX_LINE_LENGTH = 65536;
 /** A comment after a value starts with whitespace, then `#` or `;` (Spamhaus: `1.2.3.0/24 ; SBL123`). */
 const TRAILING_COMMENT = /\s[#;]/;
 
@@ -62,7 +72,8 @@ const TRAILING_COMMENT = /\s[#;]/;
  * Parses a plain-text indicator list line by line. Input may arrive in
  * chunks split anywhere, even inside a UTF-8 sequence or a CRLF. Whole-line
  * comments start with `#` or `;`. Blank lines, a UTF-8 BOM, CRLF and
- * trailing whitespace are tolerated, and a second whitespace-separated
+ * trailing whitespace are tolerated; a body that starts with a UTF-16 BOM
+ * is read as UTF-16. A second whitespace-separated
  * column (IPsum's `ip<TAB>count`) is ignored. Values are canonicalized and
  * each canonical value is returned once.
  * An HTML page (a login wall or an error page served with status 200) is
@@ -73,8 +84,10 @@ export async function parseTextList(
   options: TextListOptions = {},
 ): Promise<TextListResult> {
   const parser = new LineParser(options);
-  const decoder = new StringDecoder('utf8');
+  const decoder = new BodyDecoder();
   let pending = '';
+  /** True while skipping the rest of a line longer than MAX_LINE_LENGTH. */
+  let overlong = false;
   let sniffed = '';
 
   for await (const chunk of toChunks(input)) {
@@ -87,20 +100,77 @@ export async function parseTextList(
       }
     }
 
-    pending += text;
-    let newline = pending.indexOf('\n');
+    // Only the new text is searched for line ends, so each byte is scanned once.
     let start = 0;
+    let newline = text.indexOf('\n');
     while (newline >= 0) {
-      parser.line(pending.slice(start, newline));
+      if (overlong) parser.overlongLine();
+      else parser.line(pending + text.slice(start, newline));
+      overlong = false;
+      pending = '';
       start = newline + 1;
-      newline = pending.indexOf('\n', start);
+      newline = text.indexOf('\n', start);
     }
-    pending = pending.slice(start);
+    if (!overlong) pending += text.slice(start);
+    if (pending.length > MAX_LINE_LENGTH) {
+      overlong = true;
+      pending = '';
+    }
   }
 
-  pending += decoder.end();
-  if (pending !== '') parser.line(pending);
+  const tail = decoder.end();
+  if (overlong) parser.overlongLine();
+  else if (pending + tail !== '') parser.line(pending + tail);
   return parser.result();
+}
+
+/**
+ * Decodes body bytes as UTF-8, or as UTF-16 when the body starts with a
+ * UTF-16 byte order mark (lists saved as "Unicode" on Windows). The mark is
+ * dropped; a UTF-8 one stays for the line parser. Chunks may split anywhere.
+ */
+class BodyDecoder {
+  /** First bytes, held until two of them tell the encoding. */
+  private head: Buffer = Buffer.alloc(0);
+  private decoder: StringDecoder | undefined;
+  private bigEndian = false;
+  /** Odd trailing byte of a big-endian chunk, swapped with the next chunk. */
+  private odd: Buffer | undefined;
+
+  write(chunk: Buffer): string {
+    let bytes = chunk;
+    if (this.decoder === undefined) {
+      bytes = Buffer.concat([this.head, chunk]);
+      if (bytes.length < 2) {
+        this.head = bytes;
+        return '';
+      }
+      if (bytes[0] === 0xff && bytes[1] === 0xfe) {
+        this.decoder = new StringDecoder('utf16le');
+        bytes = bytes.subarray(2);
+      } else if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+        this.decoder = new StringDecoder('utf16le');
+        this.bigEndian = true;
+        bytes = bytes.subarray(2);
+      } else {
+        this.decoder = new StringDecoder('utf8');
+      }
+    }
+    return this.decoder.write(this.bigEndian ? this.swap(bytes) : bytes);
+  }
+
+  end(): string {
+    if (this.decoder === undefined) return this.head.toString('utf8');
+    return this.decoder.end(this.odd);
+  }
+
+  /** Turns big-endian UTF-16 into little-endian, carrying an odd byte over. */
+  private swap(chunk: Buffer): Buffer {
+    const bytes = this.odd ? Buffer.concat([this.odd, chunk]) : chunk;
+    const even = bytes.length - (bytes.length % 2);
+    this.odd = even < bytes.length ? Buffer.from(bytes.subarray(even)) : undefined;
+    return Buffer.from(bytes.subarray(0, even)).swap16();
+  }
 }
 
 async function* toChunks(
@@ -118,6 +188,31 @@ function looksLikeHtml(start: string): boolean {
   return trimmed.startsWith('<') || /<html[\s>]/i.test(start);
 }
 
+/**
+ * Compiles an `extract` expression for the RE2 engine, whose matching time is
+ * linear in the line length: a pattern such as `(a+)+$` cannot backtrack
+ * exponentially on a hostile feed line. The JavaScript flags `i`, `m` and `s`
+ * are kept; `g` and `y` are dropped, as each line is matched on its own.
+ * Throws a `SyntaxError` naming the pattern when RE2 cannot run it
+ * (backreferences and lookarounds have no linear-time form).
+ */
+export function compileExtract(pattern: RegExp | string): RE2JS {
+  const source = typeof pattern === 'string' ? pattern : pattern.source;
+  const jsFlags = typeof pattern === 'string' ? '' : pattern.flags;
+  let flags = 0;
+  if (jsFlags.includes('i')) flags |= RE2JS.CASE_INSENSITIVE;
+  if (jsFlags.includes('m')) flags |= RE2JS.MULTILINE;
+  if (jsFlags.includes('s')) flags |= RE2JS.DOTALL;
+  try {
+    return RE2JS.compile(RE2JS.translateRegExp(source), flags);
+  } catch (error) {
+    throw new SyntaxError(
+      `${JSON.stringify(source)} cannot run in linear time (${(error as Error).message}); remove backreferences and lookarounds`,
+      { cause: error },
+    );
+  }
+}
+
 class LineParser {
   readonly stats: TextListStats = {
     lines: 0,
@@ -133,17 +228,27 @@ class LineParser {
   private readonly entries: TextListEntry[] = [];
   private readonly seen = new Set<string>();
   private readonly canonical: (text: string) => CanonicalResult;
-  private readonly extract: RegExp | undefined;
+  private readonly extract: RE2JS | undefined;
   private readonly maxExamples: number;
 
   constructor(options: TextListOptions) {
     const type = options.valueType ?? 'auto';
     this.canonical = type === 'auto' ? detectAndCanonicalize : (text) => canonicalize(type, text);
-    // A global or sticky expression keeps state between exec() calls; a copy without those flags does not.
-    this.extract = options.extract
-      ? new RegExp(options.extract.source, options.extract.flags.replace(/[gy]/g, ''))
-      : undefined;
+    this.extract = options.extract ? compileExtract(options.extract) : undefined;
     this.maxExamples = options.maxInvalidExamples ?? 10;
+  }
+
+  /** Counts a line longer than MAX_LINE_LENGTH as invalid; its text is not kept. */
+  overlongLine(): void {
+    this.stats.lines += 1;
+    this.stats.invalid += 1;
+    if (this.stats.invalidExamples.length < this.maxExamples) {
+      this.stats.invalidExamples.push({
+        line: this.stats.lines,
+        text: '',
+        reason: `line longer than ${MAX_LINE_LENGTH} characters`,
+      });
+    }
   }
 
   line(raw: string): void {
@@ -172,9 +277,9 @@ class LineParser {
   /** Returns the value text of a non-comment line, or undefined when `extract` does not match. */
   private valueOf(line: string): string | undefined {
     if (this.extract) {
-      const match = this.extract.exec(line);
+      const match = this.extract.exec(line) as (string | undefined)[] | null;
       if (!match) return undefined;
-      return (match[1] ?? match[0]).trim();
+      return (match[1] ?? match[0] ?? '').trim();
     }
     const comment = TRAILING_COMMENT.exec(line);
     const withoutComment = comment ? line.slice(0, comment.index) : line;

@@ -125,6 +125,43 @@ sources:
     ]);
   });
 
+  it('explains confidence "90" and aging soon', () => {
+    const dir = collectionsDir({
+      'a.yaml': `${GOOD}    confidence: "90"\n    aging: soon\n`,
+    });
+    dirs.push(dir);
+    expect(problemsOf(() => loadConfig(env(dir), dir))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /\/sources\/0\/confidence: must be an integer from 0 to 100, or an object .*"90"/,
+        ),
+        expect.stringMatching(/\/sources\/0\/aging: must be never, first_seen\+DURATION .*"soon"/),
+      ]),
+    );
+    expect(problemsOf(() => loadConfig(env(dir), dir)).join('\n')).not.toMatch(/url or path/);
+  });
+
+  it('rejects extract backreference and lookahead', () => {
+    const source = (id: string, extract: string) => `  - id: ${id}
+    kind: text-list
+    path: ../list.txt
+    extract: '${extract}'
+    interval: 1h
+`;
+    const dir = collectionsDir({
+      'a.yaml': GOOD.replace(
+        /sources:\n[\s\S]*/,
+        () =>
+          `sources:\n${source('back', '(a)\\1')}${source('ahead', '(?=1)([0-9.]+)')}${source('nested', '(a+)+$')}`,
+      ),
+    });
+    dirs.push(dir);
+    expect(problemsOf(() => loadConfig(env(dir), dir))).toEqual([
+      expect.stringMatching(/\/sources\/0\/extract: "\(a\)\\\\1" cannot run in linear time/),
+      expect.stringMatching(/\/sources\/1\/extract: .* cannot run in linear time/),
+    ]);
+  });
+
   it('rejects duplicate ids, both url and path, a bad regex and a missing file', () => {
     const dir = collectionsDir({
       'a.yaml': GOOD,

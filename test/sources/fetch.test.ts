@@ -20,6 +20,8 @@ const LAST_MODIFIED = 'Tue, 02 Jan 2024 03:04:05 GMT';
 let server: Server;
 let base: string;
 let directory: string;
+/** Base URL of a second server: another port, so another origin. */
+let otherOrigin = '';
 const requests: IncomingMessage[] = [];
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -83,6 +85,14 @@ const routes: Record<string, Handler> = {
   },
   '/loop': (_request, response) => {
     response.writeHead(301, { location: '/loop' }).end();
+  },
+  '/private': (request, response) => {
+    const expected = `Basic ${Buffer.from('feed:s@cret').toString('base64')}`;
+    if (request.headers.authorization === expected) response.writeHead(200).end(LIST);
+    else response.writeHead(401).end();
+  },
+  '/elsewhere': (_request, response) => {
+    response.writeHead(302, { location: `${otherOrigin}/private` }).end();
   },
   '/to-file': (_request, response) => {
     response.writeHead(302, { location: 'file:///etc/passwd' }).end();
@@ -234,6 +244,28 @@ describe('fetchFeed over HTTP', () => {
   test('redirect to file rejected', async () => {
     const error = await fetchError(fetchFeed(`${base}/to-file`, options()));
     expect(error.reason).toBe('invalid-url');
+  });
+
+  test('URL credentials sent as Basic', async () => {
+    const url = base.replace('http://', 'http://feed:s%40cret@');
+    expect(await readText(await fetchFeed(`${url}/private`, options()))).toBe(LIST);
+  });
+
+  test('URL password hidden in errors', async () => {
+    const url = base.replace('http://', 'http://feed:wrong-key@');
+    const error = await fetchError(fetchFeed(`${url}/private`, options()));
+    expect(error.message).toBe(`GET ${url.replace('wrong-key', '***')}/private failed: HTTP 401`);
+  });
+
+  test('credentials dropped on cross-origin redirect', async () => {
+    const other = createServer((request, response) => routes['/private']!(request, response));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    otherOrigin = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const url = base.replace('http://', 'http://feed:s%40cret@');
+    const error = await fetchError(fetchFeed(`${url}/elsewhere`, options()));
+    other.closeAllConnections();
+    await new Promise((resolve) => other.close(resolve));
+    expect(error.message).toBe(`GET ${otherOrigin}/private failed: HTTP 401`);
   });
 
   test('connection refused', async () => {

@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 
-import { judgeBody, parseTextList, type TextListStats } from '../../src/sources/index.js';
+import {
+  judgeBody,
+  MAX_LINE_LENGTH,
+  parseTextList,
+  type TextListStats,
+} from '../../src/sources/index.js';
 
 const FEEDS = new URL('../fixtures/feeds/', import.meta.url);
 
@@ -198,6 +203,63 @@ describe('parseTextList awkward input', () => {
       extract: /ip=(\S+)/g,
     });
     expect(stats.valid).toBe(2);
+  });
+
+  test('UTF-16 BOM, both byte orders', async () => {
+    const text = '# list\r\n198.51.100.1\r\nbücher.example\r\n';
+    const little = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const big = Buffer.from(little).swap16();
+    for (const body of [little, big]) {
+      for (const size of [1, 2, 3, 7, body.length]) {
+        const { entries, stats } = await parseTextList(chunksOf(body, size));
+        expect(entries).toEqual([
+          { type: 'ipv4', value: '198.51.100.1' },
+          { type: 'domain', value: 'xn--bcher-kva.example' },
+        ]);
+        expect(stats.invalid).toBe(0);
+      }
+    }
+  });
+
+  test('extract (a+)+$ on aaaa!', async () => {
+    const hostile = `${'a'.repeat(50_000)}!`;
+    const started = Date.now();
+    const { entries, stats } = await parseTextList(`${hostile}\n${hostile}\naaa\n`, {
+      extract: /(a+)+$/,
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(stats.unmatched).toBe(2);
+    expect(entries).toEqual([]);
+  });
+
+  test('case-insensitive extract', async () => {
+    const { entries } = await parseTextList('IP=198.51.100.1\n', { extract: /ip=(\S+)/i });
+    expect(entries).toEqual([{ type: 'ipv4', value: '198.51.100.1' }]);
+  });
+
+  test('64 MiB line without newline', async () => {
+    const chunk = Buffer.alloc(65536, 0x61);
+    async function* body(): AsyncIterable<Buffer> {
+      for (let i = 0; i < 1024; i += 1) yield chunk;
+      yield Buffer.from('\n198.51.100.1\n198.51.100.2\n198.51.100.3');
+    }
+    const started = Date.now();
+    const { entries, stats } = await parseTextList(body());
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(entries.map((entry) => entry.value)).toEqual([
+      '198.51.100.1',
+      '198.51.100.2',
+      '198.51.100.3',
+    ]);
+    expect(stats.invalid).toBe(1);
+    expect(stats.invalidExamples).toEqual([
+      { line: 1, text: '', reason: `line longer than ${MAX_LINE_LENGTH} characters` },
+    ]);
+  });
+
+  test('overlong last line', async () => {
+    const { stats } = await parseTextList(`198.51.100.1\n${'b'.repeat(MAX_LINE_LENGTH + 1)}`);
+    expect(stats).toMatchObject({ lines: 2, valid: 1, invalid: 1 });
   });
 
   test('HTML page', async () => {
