@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { StixError } from './errors.js';
 
@@ -20,19 +20,32 @@ export const HUB_NAMESPACE = '6aa3661f-5454-4a81-b5fd-2735e1ffd4ba';
  * with the version and variant bits set.
  */
 export function uuidV5(namespace: string, name: string): string {
-  const lower = namespace.toLowerCase();
-  if (!UUID_PATTERN.test(lower)) throw new StixError(`invalid UUID namespace "${namespace}"`);
-
-  const hash = createHash('sha1')
-    .update(Buffer.from(lower.replace(/-/g, ''), 'hex'))
-    .update(name, 'utf8')
-    .digest();
-  const bytes = hash.subarray(0, 16);
+  const digest = sha1(Buffer.concat([namespaceBytes(namespace), Buffer.from(name, 'utf8')]));
+  const bytes = digest.subarray(0, 16);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
 
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function sha1(data: Buffer): Buffer {
+  return hash('sha1', data, 'buffer');
+}
+
+/** Namespace bytes by namespace text; the hub uses two namespaces, so this stays tiny. */
+const namespaces = new Map<string, Buffer>();
+
+function namespaceBytes(namespace: string): Buffer {
+  let bytes = namespaces.get(namespace);
+  if (bytes === undefined) {
+    const lower = namespace.toLowerCase();
+    if (!UUID_PATTERN.test(lower)) throw new StixError(`invalid UUID namespace "${namespace}"`);
+    bytes = Buffer.from(lower.replace(/-/g, ''), 'hex');
+    // Only valid namespaces are kept, so invalid input cannot grow the map.
+    namespaces.set(namespace, bytes);
+  }
+  return bytes;
 }
 
 /** Returns the id of the hub indicator for `pattern` in a collection; the same inputs give the same id. */

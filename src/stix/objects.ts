@@ -158,5 +158,14 @@ export function buildIndicator(input: IndicatorInput): ObjectVersionInput {
   if (input.revoked) object.revoked = true;
   object.object_marking_refs = [input.tlpMarkingId];
 
-  return toStoredVersion(JSON.stringify(object));
+  // The fields are known here, so the JSON is not parsed again as
+  // `toStoredVersion` would; `modified` has three fractional digits.
+  const modified = object.modified as string;
+  return {
+    id: object.id as string,
+    type: 'indicator',
+    version: `${modified.slice(0, 23)}000Z`,
+    specVersion: '2.1',
+    json: JSON.stringify(object),
+  };
 }

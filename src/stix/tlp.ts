@@ -41,7 +41,27 @@ const TLP2_IDS: Record<'clear' | 'green' | 'amber' | 'amber+strict' | 'red', str
   red: 'marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1',
 };
 
+/** Marking definition texts by TLP version and level, built once: polls attach one to every value. */
+const markingJson = new Map<string, string>();
+
+function memo(key: string, build: () => string): string {
+  let json = markingJson.get(key);
+  if (json === undefined) {
+    json = build();
+    markingJson.set(key, json);
+  }
+  return json;
+}
+
 function tlp1Json(level: keyof typeof TLP1_IDS): string {
+  return memo(`1.0 ${level}`, () => buildTlp1Json(level));
+}
+
+function tlp2Json(level: keyof typeof TLP2_IDS): string {
+  return memo(`2.0 ${level}`, () => buildTlp2Json(level));
+}
+
+function buildTlp1Json(level: keyof typeof TLP1_IDS): string {
   return JSON.stringify({
     type: 'marking-definition',
     spec_version: '2.1',
@@ -53,7 +73,7 @@ function tlp1Json(level: keyof typeof TLP1_IDS): string {
   });
 }
 
-function tlp2Json(level: keyof typeof TLP2_IDS): string {
+function buildTlp2Json(level: keyof typeof TLP2_IDS): string {
   return JSON.stringify({
     type: 'marking-definition',
     spec_version: '2.1',

@@ -129,6 +129,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sightings ADD COLUMN withdrawal_reason TEXT;
   ALTER TABLE sightings ADD COLUMN creator INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: the per-object subqueries of page queries (highest spec_version of an
+  // object, then its first or last version within that spec_version) seek on
+  // this index. Without it SQLite scanned the whole collection for each row
+  // of a page, so a page of 1,000 took about a second at 10,000 objects.
+  `
+  CREATE INDEX objects_spec ON objects (collection_id, id, spec_version, version);
+  `,
 ];
 
 /**

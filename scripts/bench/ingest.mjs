@@ -1,0 +1,56 @@
+// Ingest case: polls a generated text list of N IPv4 addresses from a local
+// HTTP server through the whole pipeline (fetch, parse, canonical values,
+// STIX, store), first into an empty collection, then again unchanged (the
+// server sends no validators, so the body is parsed and applied again).
+import { createServer } from 'node:http';
+import { writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST, ipv4, openBenchStore, parseFlags, peakRssMiB } from './common.mjs';
+
+const flags = parseFlags(process.argv.slice(2));
+const entries = Number(flags.entries ?? 100_000);
+const { pollSource } = await import(join(DIST, 'sources/index.js'));
+const { createLogger } = await import(join(DIST, 'app/logger.js'));
+
+// The body is built once, before the baseline memory reading.
+const lines = [];
+for (let i = 0; i < entries; i++) lines.push(ipv4(i));
+const body = Buffer.from(`# generated benchmark list\n${lines.join('\n')}\n`);
+lines.length = 0;
+
+const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(body));
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const url = `http://127.0.0.1:${server.address().port}/list.txt`;
+
+const { store, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
+const collectionId = '00000000-0000-4000-8000-00000000be00';
+await store.upsertCollection({ id: collectionId, alias: 'bench', title: 'Bench', canRead: true, canWrite: false, mediaTypes: [] });
+const source = {
+  id: 'bench', name: 'Bench', kind: 'text-list', url, valueType: 'ipv4', timeoutMs: 600_000,
+  maxBytes: 1 << 30, confidence: 50, tlp: 'clear', indicatorTypes: ['malicious-activity'], labels: [],
+};
+const deps = { store, logger: createLogger('silent'), userAgent: 'feedhub-bench' };
+
+const baselineMiB = peakRssMiB();
+let started = performance.now();
+const fresh = await pollSource(deps, collectionId, source);
+const freshSeconds = (performance.now() - started) / 1000;
+started = performance.now();
+const again = await pollSource(deps, collectionId, source);
+const againSeconds = (performance.now() - started) / 1000;
+if (fresh.outcome !== 'applied' || fresh.created !== entries) throw new Error(`fresh poll: ${JSON.stringify(fresh)}`);
+if (again.outcome !== 'applied' || again.created !== 0) throw new Error(`re-poll: ${JSON.stringify(again)}`);
+
+server.close();
+await cleanup();
+writeSync(1, `${JSON.stringify({
+  entries,
+  freshPerSecond: Math.round(entries / freshSeconds),
+  repollPerSecond: Math.round(entries / againSeconds),
+  freshSeconds: Number(freshSeconds.toFixed(2)),
+  repollSeconds: Number(againSeconds.toFixed(2)),
+  bodyMiB: Number((body.length / 2 ** 20).toFixed(1)),
+  baselineRssMiB: baselineMiB,
+  peakRssMiB: peakRssMiB(),
+})}\n`);
+process.exit(0);
