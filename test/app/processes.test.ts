@@ -150,12 +150,12 @@ sources:
 
     const first = await startProcess(distDir, env);
     hubs.push(first);
-    await waitFor(
-      'the first poll',
-      async () =>
-        (await text(`${first.url}/feeds/feodo/ip`, 'text/plain')).split('\n').filter(Boolean)
-          .length === 28,
-    );
+    // The view answers 503 until its first render, then lists the feed's 28 addresses.
+    await waitFor('the first poll', async () => {
+      const response = await fetch(`${first.url}/feeds/feodo/ip`);
+      const body = await response.text();
+      return response.status === 200 && body.split('\n').filter(Boolean).length === 28;
+    });
 
     const second = await startProcess(distDir, env);
     hubs.push(second);
