@@ -42,8 +42,9 @@ type VersionRanges = Map<string, { first: string; last: string }>;
  * - a step interrupted by a database failure leaves versions without their
  *   sightings, or some sightings without the new source state. The old state
  *   (old ETag) makes the scheduler fetch and apply the data again, and the
- *   repeat converges: versions are idempotent inserts and sightings are
- *   replaced whole by `_id`.
+ *   repeat converges. Versions are idempotent inserts. New sightings are
+ *   inserted, or replaced by `_id` if one exists by then. Refreshed ones get
+ *   an idempotent `$max`/`$set`, and the others are replaced whole by `_id`.
  *
  * NOTE: not atomic against a database failure midway. Until the repeat runs,
  * readers can see new indicator versions whose sightings are not written
@@ -96,12 +97,18 @@ export class PollCollections {
       firsts.map((sighting) => sightingId(collectionId, sourceId, sighting)),
     );
     const writes: SightingDoc[] = [];
+    const inserts: SightingDoc[] = [];
+    const touched: string[] = [];
     const slow: SightingInput[] = [];
     for (const sighting of firsts) {
       const doc = own.get(sightingId(collectionId, sourceId, sighting));
-      if (doc?.withdrawn_at === null && doc.indicator_id === sighting.indicatorId) {
+      if (
+        doc?.withdrawn_at === null &&
+        doc.indicator_id === sighting.indicatorId &&
+        doc.indicator_id === indicatorOf(sighting)
+      ) {
         summary.refreshed++;
-        writes.push(listedAgain(doc, indicatorOf(sighting), seenAt));
+        touched.push(doc._id);
       } else {
         slow.push(sighting);
       }
@@ -140,7 +147,7 @@ export class PollCollections {
       );
       const othersActive = activeCount(values);
       values.set(sourceId, after);
-      writes.push(after);
+      (before === undefined ? inserts : writes).push(after);
 
       if (!existing.has(sighting.indicatorId)) {
         summary.created++;
@@ -202,6 +209,8 @@ export class PollCollections {
       mergeInto(summary.objects, await this.objects.put(collectionId, batch));
     }
     mergeInto(summary.objects, await this.objects.put(collectionId, input.extraObjects));
+    await this.sightings.insert(inserts);
+    await this.sightings.touch(touched, seenAt);
     await this.sightings.write(writes);
     await this.putState(input.state);
     return summary;

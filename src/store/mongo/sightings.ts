@@ -34,7 +34,10 @@ export class SightingCollection {
     this.sightings = db.collection<SightingDoc>(COLLECTIONS.sightings);
   }
 
-  /** Reads sightings by `_id`, the one filter that FerretDB 1.24's SQLite handler runs on an index. */
+  /**
+   * Reads sightings by `_id`. FerretDB 1.24's SQLite handler pushes down only
+   * a single `_id` equality, so there each `$in` batch is one collection scan.
+   */
   async readByIds(ids: readonly string[]): Promise<Map<string, SightingDoc>> {
     const found = new Map<string, SightingDoc>();
     for (const chunk of chunks(ids, BATCH)) {
@@ -133,6 +136,38 @@ export class SightingCollection {
     }
     for (const entry of entries) entry.sources.sort();
     return entries;
+  }
+
+  /**
+   * Inserts sightings that the caller found missing, in one unordered
+   * `insertMany` per batch. One that another writer inserted meanwhile is
+   * replaced by `_id` instead, as `write` does.
+   */
+  async insert(docs: readonly SightingDoc[]): Promise<void> {
+    for (const batch of chunks(docs, BATCH)) {
+      try {
+        await this.sightings.insertMany(batch, { ordered: false });
+      } catch (error) {
+        const failed = duplicateKeyIndexes(error);
+        if (failed === undefined) throw error;
+        await this.write(failed.map((index) => batch[index] as SightingDoc));
+      }
+    }
+  }
+
+  /**
+   * Marks sightings that the caller found active as listed again at
+   * `seenAt`: `last_seen` moves forward and the miss count restarts. For an
+   * active sighting this equals replacing it with `listedAgain`, and a
+   * repeat changes nothing.
+   */
+  async touch(ids: readonly string[], seenAt: number): Promise<void> {
+    for (const chunk of chunks(ids, BATCH)) {
+      await this.sightings.updateMany(
+        { _id: { $in: chunk } },
+        { $max: { last_seen: seenAt }, $set: { missed: 0 } },
+      );
+    }
   }
 
   /** Replaces (or inserts) each document by `_id`; repeating it changes nothing. */
