@@ -15,11 +15,18 @@ const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf
 const stores = process.env.MONGODB_URI ? ['sqlite', 'mongo'] : ['sqlite'];
 
 const cases = [];
-for (const store of stores) {
-  cases.push({ name: `ingest-100k-${store}`, script: 'bench/ingest.mjs', args: ['--store', store, '--entries', '100000'] });
-  cases.push({ name: `read-100k-${store}`, script: 'bench/read.mjs', args: ['--store', store, '--objects', '100000', '--limit', '1000'] });
+cases.push({ name: 'ingest-100k-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '100000'] });
+cases.push({ name: 'read-100k-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '100000', '--limit', '1000'] });
+// FerretDB 1.24 with its SQLite handler (the MongoDB-wire server of CI) scans a
+// whole collection for every query but an exact _id and commits each update on
+// its own, so the MongoDB cases use small sizes that finish in minutes there.
+// Point MONGODB_URI at a real MongoDB and raise them for production numbers.
+if (stores.includes('mongo')) {
+  cases.push({ name: 'ingest-2k-mongo', script: 'bench/ingest.mjs', args: ['--store', 'mongo', '--entries', '2000'] });
+  cases.push({ name: 'read-10k-mongo', script: 'bench/read.mjs', args: ['--store', 'mongo', '--objects', '10000', '--limit', '1000'] });
 }
 cases.push({ name: 'ingest-1m-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '1000000'] });
+cases.push({ name: 'read-1m-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '1000000', '--limit', '1000'] });
 // Medallion's memory backend matches each object of a page against the whole
 // manifest, so a page costs time quadratic in the collection size: 10,000
 // objects did not return a first page within 300 s, 1,000 took 5.5 s.
