@@ -17,10 +17,10 @@ const stores = process.env.MONGODB_URI ? ['sqlite', 'mongo'] : ['sqlite'];
 const cases = [];
 cases.push({ name: 'ingest-100k-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '100000'] });
 cases.push({ name: 'read-100k-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '100000', '--limit', '1000'] });
-// FerretDB 1.24 with its SQLite handler (the MongoDB-wire server of CI) scans a
-// whole collection for every query but an exact _id and commits each update on
-// its own, so the MongoDB cases use small sizes that finish in minutes there.
-// Point MONGODB_URI at a real MongoDB and raise them for production numbers.
+// FerretDB 1.24 with its SQLite handler is the MongoDB-wire server of CI. It
+// scans a whole collection for every query but an exact _id, and it commits
+// each update on its own. The MongoDB cases therefore use small sizes that
+// finish in minutes there; raise them when MONGODB_URI names a real MongoDB.
 if (stores.includes('mongo')) {
   cases.push({ name: 'ingest-2k-mongo', script: 'bench/ingest.mjs', args: ['--store', 'mongo', '--entries', '2000'] });
   cases.push({ name: 'read-10k-mongo', script: 'bench/read.mjs', args: ['--store', 'mongo', '--objects', '10000', '--limit', '1000'] });

@@ -150,7 +150,7 @@ sources:
 
     const first = await startProcess(distDir, env);
     hubs.push(first);
-    // The view answers 503 until its first render, then lists the feed's 28 addresses.
+    // The view returns 503 until its first render, then lists the feed's 28 addresses.
     await waitFor('the first poll', async () => {
       const response = await fetch(`${first.url}/feeds/feodo/ip`);
       const body = await response.text();

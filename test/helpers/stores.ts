@@ -8,8 +8,8 @@ export interface TestStore {
 }
 
 /**
- * The stores that end-to-end tests run on: always the embedded SQLite store,
- * and MongoDB when MONGODB_URI names a server (FerretDB on loopback in CI).
+ * Lists the stores that end-to-end tests run on: always the embedded SQLite
+ * store, and MongoDB when MONGODB_URI names a server (FerretDB on loopback in CI).
  */
 export function testStores(): TestStore[] {
   const stores: TestStore[] = [{ name: 'sqlite', env: () => ({}) }];
