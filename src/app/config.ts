@@ -35,18 +35,7 @@ import {
 import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
-export type SourceValueType =
-  | 'auto'
-  | 'ipv4'
-  | 'ipv6'
-  | 'ipv4-cidr'
-  | 'ipv6-cidr'
-  | 'ipv4-range'
-  | 'domain'
-  | 'url'
-  | 'md5'
-  | 'sha1'
-  | 'sha256';
+export type SourceValueType = 'auto' | ValueType;
 export type ViewKind = 'edl-ip' | 'edl-domain' | 'edl-url';
 
 export interface SourceConfig {
