@@ -35,8 +35,8 @@ export function createHttpApp(deps: HttpAppDeps): Koa {
     }
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = { method: ctx.method, path: ctx.path, status: ctx.status, durationMs };
-    if (ctx.status >= 500) logger.error(fields, 'request answered with a server error');
-    else if (ctx.status >= 400) logger.info(fields, 'request answered with a client error');
+    if (ctx.status >= 500) logger.error(fields, 'request failed with a server error');
+    else if (ctx.status >= 400) logger.info(fields, 'request rejected with a client error');
     else logger.debug(fields, 'request served');
   });
 

@@ -55,7 +55,7 @@ export class PollMetrics {
     });
     this.refused = new Counter({
       name: 'feedhub_refused_values_total',
-      help: 'Values that a sanity guard refused, by rule.',
+      help: 'Values that a sanity guard rejected, by rule.',
       labelNames: ['collection', 'source', 'rule'],
       registers,
     });

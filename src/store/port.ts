@@ -4,7 +4,7 @@
  * imports a database driver.
  *
  * Times called "micros" are integer microseconds since the Unix epoch. They
- * stay below 2^53 until the year 2255, so a JS number holds them exactly.
+ * stay below 2^53 until the year 2255, so a JS number represents them exactly.
  */
 
 /**
@@ -327,7 +327,7 @@ export interface RenderedView {
 export interface Store {
   /** Applies migrations or creates indexes; safe to call on every start. */
   init(): Promise<void>;
-  /** Resolves when the store answers within `timeoutMs`; rejects otherwise. */
+  /** Resolves when the store responds within `timeoutMs`, and rejects otherwise. */
   ping(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 
