@@ -27,6 +27,12 @@ if (stores.includes('mongo')) {
 }
 cases.push({ name: 'ingest-1m-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '1000000'] });
 cases.push({ name: 'read-1m-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '1000000', '--limit', '1000'] });
+// View cases: render and store an EDL from a loaded collection, then serve
+// stored views over HTTP under wrk. --expose-gc lets the render case collect
+// the load's garbage before it takes its memory baseline.
+cases.push({ name: 'view-render-1m-ip', script: 'bench/views.mjs', nodeArgs: ['--expose-gc'], args: ['--case', 'render', '--kind', 'edl-ip', '--entries', '1000000'] });
+cases.push({ name: 'view-render-500k-url', script: 'bench/views.mjs', nodeArgs: ['--expose-gc'], args: ['--case', 'render', '--kind', 'edl-url', '--entries', '500000'] });
+cases.push({ name: 'view-http', script: 'bench/views.mjs', args: ['--case', 'http', '--entries', '100000', '--small', '1000', '--duration', '10'] });
 // Medallion's memory backend matches each object of a page against the whole
 // manifest, so a page costs time quadratic in the collection size: 10,000
 // objects did not return a first page within 300 s, 1,000 took 5.5 s.
@@ -39,7 +45,7 @@ const results = {};
 for (const c of cases) {
   if (only && !c.name.includes(only)) continue;
   process.stderr.write(`bench ${c.name} ... `);
-  const output = execFileSync(process.execPath, [here(c.script), ...c.args], {
+  const output = execFileSync(process.execPath, [...(c.nodeArgs ?? []), here(c.script), ...c.args], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -67,6 +73,19 @@ const ingestRows = Object.entries(results)
 const readRows = Object.entries(results)
   .filter(([name]) => name.startsWith('read'))
   .map(([name, r]) => row([name, fmt(r.objects), fmt(r.pageSize), fmt(r.storePerSecond), fmt(r.taxiiPerSecond), `${r.pageP50Ms} / ${r.pageP95Ms}`]));
+
+const viewRenderRows = Object.entries(results)
+  .filter(([name]) => name.startsWith('view-render'))
+  .map(([name, r]) => row([name, r.kind, fmt(r.entries), fmt(r.bodyMiB), fmt(r.renderSeconds), fmt(r.entriesPerSecond), `${r.baselineRssMiB} → ${r.peakRssMiB} (+${r.renderGrowthMiB})`]));
+const viewHttp = results['view-http'];
+const viewHttpRows = viewHttp === undefined ? [] : ['large', 'small'].map((size) => {
+  const r = viewHttp[size];
+  return row([fmt(r.entries), fmt(r.bytes), fmt(r.hub200.perSecond), fmt(r.bare200.perSecond), `${r.ratio200}`, fmt(r.hub304.perSecond), fmt(r.bare304.perSecond), `${r.ratio304}`]);
+});
+const viewHttpSocketErrors = viewHttp === undefined ? 0 : ['large', 'small']
+  .flatMap((size) => ['hub200', 'bare200', 'hub304', 'bare304'].map((run) => viewHttp[size][run].socketErrors))
+  .reduce((sum, n) => sum + n, 0);
+const viewHttpErrorNote = viewHttpSocketErrors === 0 ? '' : `\n\nwrk counted ${viewHttpSocketErrors} socket errors (connect, read, write or timeout) over these runs; see the case's JSON line for each run.`;
 
 const medallionRows = Object.entries(results)
   .filter(([name]) => name.startsWith('medallion'))
@@ -110,6 +129,33 @@ TAXII objects endpoint over HTTP on 127.0.0.1 (following \`next\`).
 ${row(['case', 'objects', 'page size', 'store objects/s', 'TAXII objects/s', 'TAXII page p50 / p95 ms'])}
 ${row(['---', '---:', '---:', '---:', '---:', '---:'])}
 ${readRows.join('\n')}
+
+### Views
+
+A collection is loaded with generated values through \`store.applyPoll\`
+(IPv4 addresses in 11.0.0.0/8, or URLs like
+\`http://host-N.example/path/N\`), then one view is rendered and stored as
+the hub does after a poll: the screen runs again, entries are selected,
+ordered and written, and the body and entry data are stored. Memory is the
+resident set after loading and its peak during the render, which the case
+measures by resetting the kernel's peak after loading.
+
+${row(['case', 'kind', 'entries', 'body MiB', 'render + store s', 'entries/s', 'RSS MiB before → peak during render'])}
+${row(['---', '---', '---:', '---:', '---:', '---:', '---:'])}
+${viewRenderRows.join('\n')}
+
+Stored \`edl-ip\` views are served from the hub's Koa app (the request
+logging, health routes, TAXII router and view router of an API process)
+and, for comparison, the same bytes from a bare \`node:http\` server that
+answers a matching \`If-None-Match\` with 304 and otherwise sends the body
+with its ETag and Content-Length. Both servers run in one child
+process; wrk ${viewHttp === undefined ? '' : `(${viewHttp.threads} threads, ${viewHttp.connections} connections, ${viewHttp.durationSeconds} s per run) `}runs as
+another process and sends no \`Accept-Encoding\`, so neither side compresses.
+"304" runs send the view's ETag in \`If-None-Match\`.
+
+${row(['entries', 'bytes', 'hub 200 req/s', 'bare 200 req/s', 'hub/bare', 'hub 304 req/s', 'bare 304 req/s', 'hub/bare'])}
+${row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'])}
+${viewHttpRows.join('\n')}${viewHttpErrorNote}
 
 ### Against medallion
 

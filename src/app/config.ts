@@ -26,6 +26,17 @@ import {
 } from '../processing/policy.js';
 import { compileExtract, type Taxii21Settings } from '../sources/index.js';
 import {
+  checkNetwork,
+  DEFAULT_VALUE_TYPES,
+  PUBLIC_VIEW_ACCESS,
+  type ViewAccess,
+  type ViewFilter,
+  type ViewKind,
+  type ViewOrder,
+  type ViewSpec,
+} from '../views/index.js';
+import { checkViewOptions } from '../views/kinds.js';
+import {
   checkGrantedPrincipals,
   readPrincipalsFile,
   resolveAccess,
@@ -36,7 +47,6 @@ import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
 export type SourceValueType = 'auto' | ValueType;
-export type ViewKind = 'edl-ip' | 'edl-domain' | 'edl-url';
 
 export interface SourceConfig {
   id: string;
@@ -64,9 +74,36 @@ export interface SourceConfig {
   aging?: SourceAging;
 }
 
-export interface ViewConfig {
+/** A view as the collection YAML declares it, resolved; see `src/views/spec.ts`. */
+export interface ViewConfig extends ViewSpec {
+  /** Where additions and removals are sent as they happen. */
+  forward?: ViewForward;
+}
+
+export interface ViewForward {
+  transport: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  appName?: string;
+  maxQueue?: number;
+}
+
+interface RawView {
   name: string;
   kind: ViewKind;
+  description?: string;
+  filter?: Omit<ViewFilter, 'seenWithinMicros'> & { seenWithin?: string };
+  order?: ViewOrder;
+  descending?: boolean;
+  maxEntries?: number;
+  options?: Record<string, unknown>;
+  access?: {
+    public?: boolean;
+    principals?: string[];
+    methods?: ViewAccess['methods'];
+    networks?: string[];
+  };
+  forward?: Partial<ViewForward> & { host: string; port: number };
 }
 
 export interface CollectionConfig {
@@ -123,7 +160,7 @@ export class ConfigError extends Error {
   }
 }
 
-const DEFAULT_VIEWS: ViewConfig[] = [
+const DEFAULT_VIEWS: RawView[] = [
   { name: 'ip', kind: 'edl-ip' },
   { name: 'domain', kind: 'edl-domain' },
   { name: 'url', kind: 'edl-url' },
@@ -146,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   const principals = principalsFile ? readPrincipalsFile(principalsFile, problems) : [];
   const names = new Set(principals.map((principal) => principal.name));
   checkGrantedPrincipals(collections, names, principalsFile, problems);
+  checkViewPrincipals(collections, names, principalsFile, problems);
   if (problems.length > 0 || !settings) {
     throw new ConfigError(problems);
   }
@@ -290,7 +328,7 @@ interface RawCollection {
   description?: string;
   tlp?: Tlp;
   sources: RawSource[];
-  views?: ViewConfig[];
+  views?: RawView[];
   guards?: Partial<GuardSettings>;
   allowList?: { builtin?: BuiltinAllowList[]; entries?: string[]; files?: string[] };
   policy?: { confidence?: ConfidenceRule; missesBeforeWithdrawal?: number; maxDrop?: number };
@@ -352,15 +390,15 @@ function loadCollectionFile(
   });
   const processing = collectionProcessing(raw, dirname(file), file, problems);
 
-  const views = raw.views ?? DEFAULT_VIEWS;
+  const views: ViewConfig[] = [];
   const viewNames = new Set<string>();
-  views.forEach((view, index) => {
+  (raw.views ?? DEFAULT_VIEWS).forEach((view, index) => {
+    const where = `${file} /views/${index}`;
     if (viewNames.has(view.name)) {
-      problems.push(
-        `${file} /views/${index}/name: view name ${JSON.stringify(view.name)} is used twice`,
-      );
+      problems.push(`${where}/name: view name ${JSON.stringify(view.name)} is used twice`);
     }
     viewNames.add(view.name);
+    views.push(buildView(view, sourceIds, where, problems));
   });
 
   if (problems.length > before) return undefined;
@@ -676,4 +714,91 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Resolves one view of the YAML, reporting references that the schema cannot check. */
+function buildView(
+  raw: RawView,
+  sourceIds: ReadonlySet<string>,
+  where: string,
+  problems: string[],
+): ViewConfig {
+  const { seenWithin, ...filter } = raw.filter ?? {};
+  const kindTypes = DEFAULT_VALUE_TYPES[raw.kind];
+  for (const type of filter.types ?? []) {
+    if (!kindTypes.includes(type)) {
+      problems.push(
+        `${where}/filter/types: a ${raw.kind} view cannot list ${type} values; it lists ${kindTypes.join(', ')}`,
+      );
+    }
+  }
+  for (const source of filter.sources ?? []) {
+    if (!sourceIds.has(source)) {
+      problems.push(
+        `${where}/filter/sources: ${JSON.stringify(source)} is not a source of this collection; use one of ${[...sourceIds].join(', ')}`,
+      );
+    }
+  }
+  if (
+    filter.minConfidence !== undefined &&
+    filter.belowConfidence !== undefined &&
+    filter.belowConfidence <= filter.minConfidence
+  ) {
+    problems.push(
+      `${where}/filter: belowConfidence ${filter.belowConfidence} must be above minConfidence ${filter.minConfidence}, or the view lists nothing`,
+    );
+  }
+  const access = raw.access ?? {};
+  for (const network of access.networks ?? []) {
+    const problem = checkNetwork(network);
+    if (problem !== undefined) problems.push(`${where}/access/networks: ${problem}`);
+  }
+  const principals = access.principals ?? [];
+  const view: ViewConfig = {
+    name: raw.name,
+    kind: raw.kind,
+    filter: {
+      ...filter,
+      ...(seenWithin === undefined
+        ? {}
+        : { seenWithinMicros: durationSeconds(seenWithin) * 1_000_000 }),
+    },
+    order: raw.order ?? 'value',
+    descending: raw.descending ?? false,
+    ...(raw.maxEntries === undefined ? {} : { maxEntries: raw.maxEntries }),
+    options: raw.options ?? {},
+    access: {
+      public: access.public ?? principals.length === 0,
+      principals,
+      methods: access.methods ?? PUBLIC_VIEW_ACCESS.methods,
+      networks: access.networks ?? [],
+    },
+  };
+  const optionProblem = checkViewOptions(view);
+  if (optionProblem !== undefined) problems.push(`${where}/options: ${optionProblem}`);
+  if (raw.forward !== undefined) {
+    view.forward = { transport: 'tcp', ...raw.forward };
+  }
+  return view;
+}
+
+/** Reports principals that a view grants access to but that the principals file does not define. */
+function checkViewPrincipals(
+  collections: readonly CollectionConfig[],
+  names: ReadonlySet<string>,
+  principalsFile: string | undefined,
+  problems: string[],
+): void {
+  for (const collection of collections) {
+    collection.views.forEach((view, index) => {
+      for (const name of view.access.principals) {
+        if (name === '*' || names.has(name)) continue;
+        problems.push(
+          principalsFile === undefined
+            ? `${collection.file} /views/${index}/access/principals: principal ${JSON.stringify(name)} is granted access, but FEEDHUB_PRINCIPALS_FILE is not set; set it to a principals file that defines ${JSON.stringify(name)}`
+            : `${collection.file} /views/${index}/access/principals: principal ${JSON.stringify(name)} is not defined in ${principalsFile}`,
+        );
+      }
+    });
+  }
 }

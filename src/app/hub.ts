@@ -12,8 +12,9 @@ import { processingFor } from './processing.js';
 import { openStore, type OpenedStore } from './store.js';
 import { pollSource, type PollReport } from '../sources/index.js';
 import { createTaxiiRouter } from '../taxii/index.js';
-import { createAuthenticator } from '../auth/index.js';
-import { createViewRouter, renderCollectionViews } from '../views/index.js';
+import { createAuthenticator, type Authenticator } from '../auth/index.js';
+import { createViewRouter } from '../views/index.js';
+import { ViewPublisher } from './views.js';
 import { createScheduler, type Scheduler } from '../jobs/index.js';
 
 export const USER_AGENT = 'feedhub/0.1 (+TAXII 2.1 feed hub)';
@@ -46,6 +47,8 @@ export interface HubOptions {
   processEveryMs?: number;
   /** How long a poll may hold its job lock without renewal, in ms; see `SchedulerOptions`. */
   lockLifetimeMs?: number;
+  /** Wait after a scheduled poll before its views render, in ms. Default 2000. */
+  viewDebounceMs?: number;
 }
 
 export async function startHub(
@@ -64,7 +67,15 @@ export async function startHub(
 
   let draining = false;
   // A worker serves only the health probes, so orchestrators can check it too.
-  const routers = role === 'worker' ? [] : await createApiRouters(config, store, logger);
+  const authenticator = createAuthenticator({ principals: config.principals, logger });
+  // Renders in this process drop the view routes' short-lived caches at once.
+  const viewListeners: (() => void)[] = [];
+  const routers =
+    role === 'worker'
+      ? []
+      : await createApiRouters(config, store, logger, authenticator, (listener) =>
+          viewListeners.push(listener),
+        );
   const metrics = new PollMetrics();
   const app = createHttpApp({
     store,
@@ -84,10 +95,34 @@ export async function startHub(
 
   let scheduler: Scheduler | undefined;
   let pollNow: Hub['pollNow'];
+  let publisher: ViewPublisher | undefined;
   if (role === 'worker' || role === 'all') {
+    publisher = new ViewPublisher(config, store, logger, metrics, {
+      debounceMs: options.viewDebounceMs,
+    });
+    const views = publisher;
+    views.onViewsChanged(() => {
+      for (const listener of viewListeners) listener();
+    });
     const poller = createPoller(config, opened, logger, metrics);
-    pollNow = poller;
-    scheduler = await startJobs(config, opened, logger, poller, options);
+    pollNow = async (collectionId, sourceId) => {
+      const report = await poller(collectionId, sourceId);
+      // Also after a poll that changed nothing: a scheduled poll of the same
+      // source may have run meanwhile, and its render may still be pending.
+      if (report !== undefined) await views.renderNow(collectionId);
+      return report;
+    };
+    scheduler = await startJobs(
+      config,
+      opened,
+      async (collectionId, sourceId) => {
+        const report = await poller(collectionId, sourceId);
+        if (report?.outcome === 'applied') views.request(collectionId);
+      },
+      views,
+      options,
+      logger,
+    );
   }
 
   let stopping: Promise<void> | undefined;
@@ -103,6 +138,10 @@ export async function startHub(
         await scheduler.stop();
         logger.info('scheduler stopped');
       }
+      if (publisher) {
+        await publisher.close(settings.shutdownTimeoutMs);
+        logger.info('view rendering stopped');
+      }
       await store.close();
       logger.info('store closed');
     })();
@@ -113,14 +152,18 @@ export async function startHub(
 }
 
 /** Builds the routers of an API process: TAXII and the derived views. */
-async function createApiRouters(config: Config, store: Store, logger: Logger): Promise<Router[]> {
+async function createApiRouters(
+  config: Config,
+  store: Store,
+  logger: Logger,
+  authenticator: Authenticator,
+  onViewsChanged: (listener: () => void) => void,
+): Promise<Router[]> {
   const { settings } = config;
   const cursorSecret = await store.getOrCreateSecret('taxii-cursor', () =>
     randomBytes(32).toString('base64url'),
   );
-  const viewNamesByCollection = new Map(
-    config.collections.map((c) => [c.id, c.views.map((v) => v.name)] as const),
-  );
+  const viewsByCollection = new Map(config.collections.map((c) => [c.id, c.views] as const));
   return [
     createTaxiiRouter({
       store,
@@ -131,12 +174,14 @@ async function createApiRouters(config: Config, store: Store, logger: Logger): P
       apiRootPath: TAXII_API_ROOT,
       maxPageSize: settings.taxiiMaxPageSize,
       cursorSecret,
-      authenticator: createAuthenticator({ principals: config.principals, logger }),
+      authenticator,
     }),
     createViewRouter({
       store,
       logger,
-      viewNames: (c) => viewNamesByCollection.get(c.id) ?? [],
+      authenticator,
+      viewSpecs: (collection) => viewsByCollection.get(collection.id) ?? [],
+      onViewsChanged,
     }),
   ];
 }
@@ -162,7 +207,7 @@ async function syncCollections(
   logger.info({ count: collections.length }, 'collections loaded');
 }
 
-/** Builds the function that polls one source and re-renders its collection's views on change. */
+/** Builds the function that polls one source; the caller renders its collection's views. */
 function createPoller(
   config: Config,
   opened: OpenedStore,
@@ -183,9 +228,6 @@ function createPoller(
       source,
     );
     metrics.record(report);
-    if (report.outcome === 'applied') {
-      await renderViews(collection, opened, logger);
-    }
     return report;
   };
 }
@@ -193,9 +235,10 @@ function createPoller(
 async function startJobs(
   config: Config,
   opened: OpenedStore,
-  logger: Logger,
-  poll: (collectionId: string, sourceId: string) => Promise<PollReport | undefined>,
+  poll: (collectionId: string, sourceId: string) => Promise<void>,
+  views: ViewPublisher,
   options: HubOptions,
+  logger: Logger,
 ): Promise<Scheduler> {
   const scheduler = createScheduler({
     backend: opened.jobBackend(),
@@ -209,7 +252,7 @@ async function startJobs(
   scheduler.defineAging(async () => {
     for (const collection of config.collections) {
       await processingFor(collection).age(opened.store, Date.now() * 1000);
-      await renderViews(collection, opened, logger);
+      await views.renderNow(collection.id);
     }
   });
 
@@ -218,7 +261,7 @@ async function startJobs(
   // the hub was stopped leave the views at once.
   for (const collection of config.collections) {
     await processingFor(collection).age(opened.store, Date.now() * 1000);
-    await renderViews(collection, opened, logger);
+    await views.renderNow(collection.id);
   }
 
   const keys: { collectionId: string; sourceId: string }[] = [];
@@ -233,28 +276,4 @@ async function startJobs(
   await scheduler.start();
   logger.info({ count: keys.length }, 'scheduler started');
   return scheduler;
-}
-
-async function renderViews(
-  collection: CollectionConfig,
-  opened: OpenedStore,
-  logger: Logger,
-): Promise<void> {
-  const record = await opened.store.getCollection(collection.id);
-  if (!record) return;
-  const started = performance.now();
-  await renderCollectionViews(
-    opened.store,
-    record,
-    [...collection.views],
-    processingFor(collection).screen,
-  );
-  logger.info(
-    {
-      collectionId: collection.id,
-      durationMs: Math.round(performance.now() - started),
-      count: collection.views.length,
-    },
-    'views rendered',
-  );
 }

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import { GUARD_RULES } from '../processing/index.js';
 import type { PollReport } from '../sources/index.js';
+import type { ViewBuildReport } from '../views/index.js';
 
 /** The counts of a run report that become per-source gauges of the last poll. */
 const LAST_POLL_COUNTS = [
@@ -30,6 +31,11 @@ export class PollMetrics {
   private readonly refused: Counter<'collection' | 'source' | 'rule'>;
   private readonly plausible: Gauge<'collection' | 'source'>;
   private readonly lastSuccess: Gauge<'collection' | 'source'>;
+  private readonly renders: Counter<'collection' | 'view' | 'outcome'>;
+  private readonly viewEntries: Gauge<'collection' | 'view'>;
+  private readonly viewCut: Gauge<'collection' | 'view'>;
+  private readonly viewDropped: Gauge<'collection' | 'view'>;
+  private readonly renderDuration: Histogram<'collection' | 'view'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'feedhub_' });
@@ -71,6 +77,48 @@ export class PollMetrics {
       labelNames: ['collection', 'source'],
       registers,
     });
+    this.renders = new Counter({
+      name: 'feedhub_view_renders_total',
+      help: 'Renders of views, by outcome (rendered, failed); a failed render leaves the previous one in service.',
+      labelNames: ['collection', 'view', 'outcome'],
+      registers,
+    });
+    this.viewEntries = new Gauge({
+      name: 'feedhub_view_entries',
+      help: 'Entries in the last render of a view.',
+      labelNames: ['collection', 'view'],
+      registers,
+    });
+    this.viewCut = new Gauge({
+      name: 'feedhub_view_cut_entries',
+      help: 'Values left out of the last render of a view because it reached its maxEntries.',
+      labelNames: ['collection', 'view'],
+      registers,
+    });
+    this.viewDropped = new Gauge({
+      name: 'feedhub_view_dropped_entries',
+      help: 'Entries that the format of a view could not express in its last render (see the build log).',
+      labelNames: ['collection', 'view'],
+      registers,
+    });
+    this.renderDuration = new Histogram({
+      name: 'feedhub_view_render_duration_seconds',
+      help: 'Duration of view renders, in seconds.',
+      labelNames: ['collection', 'view'],
+      buckets: [0.01, 0.1, 0.5, 1, 5, 15, 60],
+      registers,
+    });
+  }
+
+  /** Records one render of a view, or its failure when `report` is undefined. */
+  recordRender(collection: string, view: string, report: ViewBuildReport | undefined): void {
+    const labels = { collection, view };
+    this.renders.inc({ ...labels, outcome: report === undefined ? 'failed' : 'rendered' });
+    if (report === undefined) return;
+    this.viewEntries.set(labels, report.entries - report.dropped);
+    this.viewCut.set(labels, report.cut);
+    this.viewDropped.set(labels, report.dropped);
+    this.renderDuration.observe(labels, report.durationMs / 1000);
   }
 
   /** Records one run report. */

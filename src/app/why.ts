@@ -6,7 +6,9 @@
 import { detectAndCanonicalize } from '../processing/index.js';
 import { mergeConfidence } from '../processing/confidence.js';
 import type { SightingRecord, Store } from '../store/index.js';
-import { VIEW_KINDS } from '../views/kinds.js';
+import { encodedValues } from '../views/data.js';
+import { DEFAULT_VALUE_TYPES } from '../views/kinds.js';
+import { filterEntries, toViewEntries, type FilterCounts } from '../views/select.js';
 import type { CollectionConfig, Config } from './config.js';
 import { processingFor } from './processing.js';
 
@@ -98,15 +100,50 @@ export async function explainValue(
       break;
   }
 
+  const entry =
+    active.length === 0
+      ? undefined
+      : toViewEntries(
+          [
+            {
+              valueType: parsed.type,
+              value: parsed.value,
+              indicatorId: active[0]!.indicatorId,
+              firstSeen: Math.min(...active.map((s) => s.firstSeen)),
+              lastSeen: Math.max(...active.map((s) => s.lastSeen)),
+              sources: active.map((s) => s.sourceId).sort(),
+            },
+          ],
+          processing.versions,
+          collection.tlp === 'white' ? 'clear' : collection.tlp,
+        )[0];
+  const now = Date.now() * 1000;
   for (const view of collection.views) {
-    const kind = VIEW_KINDS[view.kind];
+    const types = view.filter.types ?? DEFAULT_VALUE_TYPES[view.kind];
     let reason: string | undefined;
-    if (!(kind.valueTypes as string[]).includes(parsed.type)) {
+    if (!(types as string[]).includes(parsed.type)) {
       reason = `the ${view.kind} view lists no ${parsed.type} values`;
-    } else if (explanation.state !== 'active') {
+    } else if (explanation.state !== 'active' || entry === undefined) {
       reason = `the value is ${explanation.state}`;
     } else if (verdict.kind === 'refused' || verdict.kind === 'allowed') {
       reason = explanation.screen;
+    } else {
+      const counts: FilterCounts = {};
+      const kept = filterEntries(
+        [entry],
+        [active.map((s) => s.sourceId)],
+        { ...view.filter, types },
+        now,
+        counts,
+      );
+      if (kept.length === 0) {
+        reason = `left out by the view filter ${Object.keys(counts).join(', ')} (${describeFilter(view.filter, entry.confidence)})`;
+      } else if (view.maxEntries !== undefined) {
+        const stored = await store.getViewData(collection.id, view.name);
+        if (stored !== undefined && !encodedValues(stored.data).has(parsed.value)) {
+          reason = `cut: the view holds at most ${view.maxEntries} entries and keeps those of higher confidence or more recent sightings`;
+        }
+      }
     }
     explanation.views.push(
       reason === undefined
@@ -115,4 +152,17 @@ export async function explainValue(
     );
   }
   return explanation;
+}
+
+function describeFilter(
+  filter: CollectionConfig['views'][number]['filter'],
+  confidence: number,
+): string {
+  const parts: string[] = [`confidence ${confidence}`];
+  if (filter.minConfidence !== undefined) parts.push(`minConfidence ${filter.minConfidence}`);
+  if (filter.belowConfidence !== undefined) parts.push(`belowConfidence ${filter.belowConfidence}`);
+  if (filter.sources) parts.push(`sources ${filter.sources.join(', ')}`);
+  if (filter.labels) parts.push(`labels ${filter.labels.join(', ')}`);
+  if (filter.maxTlp) parts.push(`maxTlp ${filter.maxTlp}`);
+  return parts.join('; ');
 }

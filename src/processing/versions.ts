@@ -85,21 +85,17 @@ export function buildHubVersion(
   const modifiedMillis = lastMillis === undefined ? atMillis : Math.max(atMillis, lastMillis + 1);
 
   const creator = creatorOf(change.sightings);
-  const tlp = profiles.reduce<TlpLevel>(
-    (strictest, profile) =>
-      TLP_ORDER[profile.tlp] > TLP_ORDER[strictest] ? profile.tlp : strictest,
-    TLP_LEVELS[0] ?? 'clear',
-  );
+  const merged = mergeProfiles(profiles, context.confidenceRule);
 
   const version = buildIndicator({
     collectionId: context.collectionId,
     identityId: identityId(context.collectionId, creator),
     type: change.valueType as ValueType,
     value: change.value,
-    confidence: mergeConfidence(context.confidenceRule, profiles),
-    tlpMarkingId: tlpMarking(tlp).id,
-    indicatorTypes: union(profiles.map((profile) => profile.indicatorTypes)),
-    labels: union(profiles.map((profile) => profile.labels)),
+    confidence: merged.confidence,
+    tlpMarkingId: tlpMarking(merged.tlp).id,
+    indicatorTypes: merged.indicatorTypes,
+    labels: merged.labels,
     createdMicros: createdMillis * MICROS_PER_MILLI,
     modifiedMicros: modifiedMillis * MICROS_PER_MILLI,
     validFromMicros: createdMillis * MICROS_PER_MILLI,
@@ -108,7 +104,35 @@ export function buildHubVersion(
   return withExternalReferences(version, profiles);
 }
 
-function profileOf(sourceId: string, context: VersionContext): SourceProfile {
+/** What the active sources of a value say about it together. */
+export interface MergedProfile {
+  confidence: number;
+  /** The most restrictive TLP of the sources. */
+  tlp: TlpLevel;
+  indicatorTypes: string[];
+  labels: string[];
+}
+
+/** Merges source profiles: confidence by the collection's rule, the strictest TLP, sorted unions. */
+export function mergeProfiles(
+  profiles: readonly SourceProfile[],
+  rule: ConfidenceRule,
+): MergedProfile {
+  const tlp = profiles.reduce<TlpLevel>(
+    (strictest, profile) =>
+      TLP_ORDER[profile.tlp] > TLP_ORDER[strictest] ? profile.tlp : strictest,
+    TLP_LEVELS[0] ?? 'clear',
+  );
+  return {
+    confidence: mergeConfidence(rule, profiles),
+    tlp,
+    indicatorTypes: union(profiles.map((profile) => profile.indicatorTypes)),
+    labels: union(profiles.map((profile) => profile.labels)),
+  };
+}
+
+/** Returns the profile of a source id, or the fallback named after the id for a source no longer configured. */
+export function profileOf(sourceId: string, context: VersionContext): SourceProfile {
   return context.sources.get(sourceId) ?? { ...context.fallback, id: sourceId, name: sourceId };
 }
 

@@ -321,6 +321,16 @@ export interface RenderedView {
   body: Buffer;
   renderedAt: number;
   entryCount: number;
+  /**
+   * The listed entries in a compact encoding (see `src/views/data.ts`), read
+   * to answer requests with parameters. Not returned by `getView`; empty
+   * when the view has none.
+   */
+  data: Buffer;
+  /** Strong entity tag of `data`; responses derived from the data carry tags built from it. */
+  dataEtag: string;
+  /** The render's build log as JSON text. */
+  log: string;
 }
 
 /** The storage port. Every method may reject with `StoreError`. */
@@ -372,10 +382,29 @@ export interface Store {
    */
   getOrCreateSecret(name: string, create: () => string): Promise<string>;
 
+  /**
+   * Stores a rendered view in place of the previous one. Readers see either
+   * the previous render or this one, whole, never a mix, however large.
+   */
   putView(view: RenderedView): Promise<void>;
+  /** Returns a stored view with its body and log; `data` is left empty. */
   getView(collectionId: string, name: string): Promise<RenderedView | undefined>;
   /** Returns the etag of a stored view without reading its body. */
   getViewEtag(collectionId: string, name: string): Promise<string | undefined>;
+  /**
+   * Returns the etags and the entry data of a stored view, without its body;
+   * with `withoutData`, `data` is empty and only the tags are read.
+   */
+  getViewData(
+    collectionId: string,
+    name: string,
+    options?: { withoutData?: boolean },
+  ): Promise<{ etag: string; dataEtag: string; data: Buffer } | undefined>;
+  /** Returns the build log of a stored view, with its etag and render time. */
+  getViewLog(
+    collectionId: string,
+    name: string,
+  ): Promise<{ etag: string; renderedAt: number; log: string } | undefined>;
 
   /**
    * Withdraws, in one step, the active sightings that an aging rule expires,

@@ -1,5 +1,24 @@
-/** Derived views of collections (EDL text lists), their rendering and their HTTP routes. */
-export { renderCollectionViews, renderView } from './render.js';
+/** Derived views of collections: their rendering, storage and HTTP routes. */
+export {
+  renderCollectionViews,
+  renderView,
+  type RenderContext,
+  type ViewBuildReport,
+  type ViewRenderResult,
+} from './render.js';
 export { createViewRouter, type ViewRouterDeps } from './routes.js';
-export { VIEW_KINDS, isViewKind, type ViewKind, type ViewSpec } from './kinds.js';
+export { DEFAULT_VALUE_TYPES } from './kinds.js';
+export {
+  isViewKind,
+  PUBLIC_VIEW_ACCESS,
+  VIEW_KIND_NAMES,
+  viewSpec,
+  type ViewAccess,
+  type ViewFilter,
+  type ViewKind,
+  type ViewOrder,
+  type ViewSpec,
+} from './spec.js';
+export { checkNetwork } from './access.js';
 export { strongEtag, ifNoneMatchMatches } from './etag.js';
+export type { ViewEntry, ViewTlp } from './model.js';

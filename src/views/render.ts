@@ -1,46 +1,96 @@
-/** Rendering of derived views into stored bodies. */
-import { emptyScreenCounts, type Screen, type ValueType } from '../processing/index.js';
-import type { CollectionRecord, IndicatorEntry, RenderedView, Store } from '../store/index.js';
-
-import { strongEtag } from './etag.js';
-import { VIEW_KINDS, type ViewSpec } from './kinds.js';
-
 /**
- * Renders one view of a collection from its active indicator entries: one
- * value per line, each line ending in `\n`, so an empty list is an empty
- * body. With a `screen`, entries pass the collection's guards and allow-list
- * again, so a rule added after a value was stored applies at once.
+ * Rendering of views: from a collection's active values to a stored body,
+ * the entry data for requests with parameters, and a build log that says
+ * what was listed, left out, cut, rewritten or dropped, and why.
  */
-export async function renderView(
-  store: Store,
-  collection: CollectionRecord,
-  view: ViewSpec,
-  screen?: Screen,
-): Promise<RenderedView> {
-  const kind = VIEW_KINDS[view.kind];
-  const stored = await store.listIndicatorEntries(collection.id, kind.valueTypes);
-  const entries = screen === undefined ? stored : screenEntries(stored, screen);
-  const lines = kind.lines(entries);
-  const body = Buffer.from(lines.length === 0 ? '' : `${lines.join('\n')}\n`, 'utf8');
-  return {
-    collectionId: collection.id,
-    name: view.name,
-    contentType: kind.contentType,
-    etag: strongEtag(body),
-    body,
-    renderedAt: Date.now() * 1000,
-    entryCount: lines.length,
-  };
+import {
+  emptyScreenCounts,
+  type Screen,
+  type ScreenCounts,
+  type ValueType,
+} from '../processing/index.js';
+import type { VersionContext } from '../processing/versions.js';
+import type { CollectionRecord, IndicatorEntry, RenderedView, Store } from '../store/index.js';
+import { decodeEntries, encodedValues, encodeEntries } from './data.js';
+import { strongEtag } from './etag.js';
+import { formatView, viewValueTypes } from './kinds.js';
+import { BuildLog, type BuildLogEvent, type ViewEntry, type ViewTlp } from './model.js';
+import {
+  capEntries,
+  filterEntries,
+  orderEntries,
+  toViewEntries,
+  type FilterCounts,
+} from './select.js';
+import type { ViewSpec } from './spec.js';
+import { renderStixBundle } from './stix-bundle.js';
+
+/** Everything rendering needs to know about a collection besides its views. */
+export interface RenderContext {
+  store: Store;
+  collection: CollectionRecord;
+  /** Source profiles and the confidence rule, as hub indicator versions use them. */
+  versions: VersionContext;
+  /** The collection's own TLP; no entry is marked less restrictive. */
+  collectionTlp: ViewTlp;
+  /** The collection's guards and allow-list, applied again to every entry. */
+  screen?: Screen;
+  /** Micros of the render. Default now. */
+  now?: number;
+  /** Whether to return the added and removed entries (for forwarders). Default false. */
+  withChanges?: boolean;
+}
+
+/** The build log of one render, stored with the view as JSON. */
+export interface ViewBuildReport {
+  view: string;
+  kind: string;
+  renderedAt: number;
+  durationMs: number;
+  /** Active values of the view's types before the screen and the filter. */
+  candidates: number;
+  /** Values that the screen kept out now (a rule added after they were stored). */
+  screened: Pick<ScreenCounts, 'refused' | 'allowListed' | 'split'>;
+  /** Values left out by each condition of the view's filter. */
+  filteredOut: FilterCounts;
+  /** Values cut because the view holds at most `maxEntries`. */
+  cut: number;
+  maxEntries?: number;
+  /** Entries listed: passed to the format. */
+  entries: number;
+  /** Values listed now and not by the previous render, and the reverse. */
+  added: number;
+  removed: number;
+  /** Format rewrites and drops (a URL port stripped, an over-long entry). */
+  rewritten: number;
+  dropped: number;
+  /** The first format events, up to a bound. */
+  events: BuildLogEvent[];
+}
+
+export interface ViewRenderResult {
+  spec: ViewSpec;
+  /** False when the body, data and etag are the same as the stored render's. */
+  changed: boolean;
+  view: RenderedView;
+  report: ViewBuildReport;
+  /** With `withChanges`: entries listed now and not before, and the reverse. */
+  addedEntries?: ViewEntry[];
+  removedEntries?: ViewEntry[];
 }
 
 /** Drops refused and allowed entries, replaces split ones by their remainders, and removes duplicates. */
-function screenEntries(entries: IndicatorEntry[], screen: Screen): IndicatorEntry[] {
+function screenEntries(
+  entries: IndicatorEntry[],
+  screen: Screen,
+  counts: ScreenCounts,
+): IndicatorEntry[] {
   const wrapped = entries.map((entry) => ({
     type: entry.valueType as ValueType,
     value: entry.value,
     entry,
   }));
-  const kept = screen.filter(wrapped, emptyScreenCounts(), (original, part) => ({
+  const kept = screen.filter(wrapped, counts, (original, part) => ({
     ...part,
     entry: original.entry,
   }));
@@ -49,27 +99,138 @@ function screenEntries(entries: IndicatorEntry[], screen: Screen): IndicatorEntr
   for (const { type, value, entry } of kept) {
     if (seen.has(value)) continue;
     seen.add(value);
-    result.push({ ...entry, valueType: type, value });
+    result.push(
+      type === entry.valueType && value === entry.value
+        ? entry
+        : { ...entry, valueType: type, value },
+    );
   }
   return result;
 }
 
+/** Renders one view; stores nothing. */
+export async function renderView(
+  context: RenderContext,
+  spec: ViewSpec,
+): Promise<ViewRenderResult> {
+  const started = performance.now();
+  const now = context.now ?? Date.now() * 1000;
+  const { store, collection } = context;
+  const types = viewValueTypes(spec);
+  const stored = await store.listIndicatorEntries(collection.id, types);
+  const screenCounts = emptyScreenCounts();
+  const screened =
+    context.screen === undefined ? stored : screenEntries(stored, context.screen, screenCounts);
+
+  const filteredOut: FilterCounts = {};
+  const all = toViewEntries(screened, context.versions, context.collectionTlp);
+  const filtered = filterEntries(
+    all,
+    screened.map((entry) => entry.sources),
+    { ...spec.filter, types },
+    now,
+    filteredOut,
+  );
+  const { kept, cut } = capEntries(filtered, spec.maxEntries);
+  const entries = orderEntries(kept, spec);
+
+  const log = new BuildLog();
+  const output =
+    spec.kind === 'stix-bundle'
+      ? await renderStixBundle(store, collection.id, entries)
+      : formatView(spec, entries, log, { renderedAt: now, collectionAlias: collection.alias });
+  const body = Buffer.from(output.body, 'utf8');
+  const data = encodeEntries(entries);
+  const etag = strongEtag(body);
+  const dataEtag = strongEtag(data);
+
+  const previous = await store.getViewData(collection.id, spec.name);
+  let added: number;
+  let removed: number;
+  let addedEntries: ViewEntry[] | undefined;
+  let removedEntries: ViewEntry[] | undefined;
+  if (context.withChanges === true) {
+    const before = previous === undefined ? [] : decodeEntries(previous.data);
+    const beforeValues = new Set(before.map((entry) => entry.value));
+    const nowValues = new Set(entries.map((entry) => entry.value));
+    addedEntries = entries.filter((entry) => !beforeValues.has(entry.value));
+    removedEntries = before.filter((entry) => !nowValues.has(entry.value));
+    added = addedEntries.length;
+    removed = removedEntries.length;
+  } else {
+    const beforeValues = previous === undefined ? new Set<string>() : encodedValues(previous.data);
+    added = 0;
+    for (const entry of entries) {
+      if (beforeValues.has(entry.value)) beforeValues.delete(entry.value);
+      else added += 1;
+    }
+    removed = beforeValues.size;
+  }
+
+  const report: ViewBuildReport = {
+    view: spec.name,
+    kind: spec.kind,
+    renderedAt: now,
+    durationMs: Math.round(performance.now() - started),
+    candidates: stored.length,
+    screened: {
+      refused: screenCounts.refused,
+      allowListed: screenCounts.allowListed,
+      split: screenCounts.split,
+    },
+    filteredOut,
+    cut,
+    ...(spec.maxEntries === undefined ? {} : { maxEntries: spec.maxEntries }),
+    entries: entries.length,
+    added,
+    removed,
+    rewritten: log.counts.rewritten,
+    dropped: log.counts.dropped,
+    events: log.events,
+  };
+  const view: RenderedView = {
+    collectionId: collection.id,
+    name: spec.name,
+    contentType: output.contentType,
+    etag,
+    body,
+    renderedAt: now,
+    entryCount: entries.length - log.counts.dropped,
+    data,
+    dataEtag,
+    log: JSON.stringify(report),
+  };
+  const changed =
+    previous === undefined || previous.etag !== etag || previous.dataEtag !== dataEtag;
+  return {
+    spec,
+    changed,
+    view,
+    report,
+    ...(addedEntries === undefined ? {} : { addedEntries, removedEntries }),
+  };
+}
+
 /**
- * Renders the views of a collection and stores each one whose body changed,
- * so an unchanged view keeps its entity tag and `renderedAt`. Without a
- * `screen`, a view lists every active value that the store holds.
+ * Renders the views of a collection one after the other and stores each
+ * one whose body or entries changed, so that an unchanged view keeps its
+ * entity tag. A view whose render fails keeps its previous render in
+ * service; the failure is returned and the other views still render.
  */
 export async function renderCollectionViews(
-  store: Store,
-  collection: CollectionRecord,
-  views: ViewSpec[],
-  screen?: Screen,
-): Promise<void> {
-  for (const view of views) {
-    const rendered = await renderView(store, collection, view, screen);
-    const storedEtag = await store.getViewEtag(collection.id, view.name);
-    if (storedEtag !== rendered.etag) {
-      await store.putView(rendered);
+  context: RenderContext,
+  specs: readonly ViewSpec[],
+): Promise<{ results: ViewRenderResult[]; failures: { spec: ViewSpec; error: unknown }[] }> {
+  const results: ViewRenderResult[] = [];
+  const failures: { spec: ViewSpec; error: unknown }[] = [];
+  for (const spec of specs) {
+    try {
+      const result = await renderView(context, spec);
+      if (result.changed) await context.store.putView(result.view);
+      results.push(result);
+    } catch (error) {
+      failures.push({ spec, error });
     }
   }
+  return { results, failures };
 }

@@ -119,7 +119,11 @@ describe.each(testStores())('hub end to end on $name', (testStore) => {
       FEEDHUB_COLLECTIONS_DIR: join(dir, 'collections'),
       FEEDHUB_LOG_LEVEL: 'silent',
     });
-    return startHub(config, createLogger('silent'), { processEveryMs: 100, lockLifetimeMs: 2000 });
+    return startHub(config, createLogger('silent'), {
+      processEveryMs: 100,
+      lockLifetimeMs: 2000,
+      viewDebounceMs: 50,
+    });
   };
 
   beforeAll(async () => {
@@ -203,7 +207,11 @@ sources:
   });
 
   it('serves the same IPs as an EDL with an ETag and 304', async () => {
-    const edl = await getText(`${hub.url}/feeds/feodo/ip`);
+    // Views render shortly after a scheduled poll (debounced).
+    const edl = await waitFor('the Feodo EDL render', async () => {
+      const response = await getText(`${hub.url}/feeds/feodo/ip`);
+      return response.status === 200 && response.text !== '' ? response : undefined;
+    });
     expect(edl.status).toBe(200);
     const lines = edl.text.split('\n').filter((line) => line !== '');
     expect(lines).toHaveLength(FEODO_IPS.size);
@@ -239,7 +247,8 @@ sources:
 
     const urlEdl = (await getText(`${hub.url}/feeds/rw/url`)).text.split('\n').filter(Boolean);
     expect(urlEdl).toHaveLength(urls.length);
-    expect(urlEdl).toContain('http://00005ik.rcomhost.com/7fg3g');
+    // PAN-OS form: no scheme.
+    expect(urlEdl).toContain('00005ik.rcomhost.com/7fg3g');
   });
 
   it('adds nothing when the same data is polled again', async () => {

@@ -112,6 +112,9 @@ function view(overrides: Partial<RenderedView> = {}): RenderedView {
     body: Buffer.from('10.0.0.1\n10.0.0.2\n'),
     renderedAt: 1_700_000_000_000_000,
     entryCount: 2,
+    data: Buffer.from('ipv4\t10.0.0.1\nipv4\t10.0.0.2\n'),
+    dataEtag: '"data-abc"',
+    log: '{"added":2}',
     ...overrides,
   };
 }
@@ -1061,8 +1064,47 @@ export function runStoreContract(
 
         expect(read).toBeDefined();
         expect(read?.body.equals(stored.body)).toBe(true);
-        expect({ ...read, body: undefined }).toEqual({ ...stored, body: undefined });
+        expect({ ...read, body: undefined, data: undefined }).toEqual({
+          ...stored,
+          body: undefined,
+          data: undefined,
+        });
+        expect(read?.data.length).toBe(0);
         expect(await store.getViewEtag(stored.collectionId, stored.name)).toBe(stored.etag);
+        const data = await store.getViewData(stored.collectionId, stored.name);
+        expect(data?.etag).toBe(stored.etag);
+        expect(data?.dataEtag).toBe(stored.dataEtag);
+        expect(data?.data.equals(stored.data)).toBe(true);
+        expect(
+          await store.getViewData(stored.collectionId, stored.name, { withoutData: true }),
+        ).toEqual({ etag: stored.etag, dataEtag: stored.dataEtag, data: Buffer.alloc(0) });
+        expect(await store.getViewLog(stored.collectionId, stored.name)).toEqual({
+          etag: stored.etag,
+          renderedAt: stored.renderedAt,
+          log: stored.log,
+        });
+      });
+
+      it('large parts', async () => {
+        // Larger than one MongoDB document may hold, so the adapter must split it.
+        const body = Buffer.alloc(17 * 1024 * 1024, 'a');
+        body.write('end\n', body.length - 4);
+        const data = Buffer.alloc(9 * 1024 * 1024 + 3, 'b');
+        const stored = view({ body, data });
+        await store.putView(stored);
+        const read = await store.getView(stored.collectionId, stored.name);
+        expect(read?.body.equals(body)).toBe(true);
+        expect((await store.getViewData(stored.collectionId, stored.name))?.data.equals(data)).toBe(
+          true,
+        );
+
+        // A smaller render replaces it whole.
+        await store.putView(view({ collectionId: stored.collectionId, etag: '"small"' }));
+        const small = await store.getView(stored.collectionId, stored.name);
+        expect(small?.body.toString()).toBe('10.0.0.1\n10.0.0.2\n');
+        expect((await store.getViewData(stored.collectionId, stored.name))?.data.toString()).toBe(
+          'ipv4\t10.0.0.1\nipv4\t10.0.0.2\n',
+        );
       });
 
       it('replace', async () => {
@@ -1087,6 +1129,8 @@ export function runStoreContract(
       it('unknown view', async () => {
         expect(await store.getView(newCollectionId(), 'edl')).toBeUndefined();
         expect(await store.getViewEtag(newCollectionId(), 'edl')).toBeUndefined();
+        expect(await store.getViewData(newCollectionId(), 'edl')).toBeUndefined();
+        expect(await store.getViewLog(newCollectionId(), 'edl')).toBeUndefined();
       });
     });
 

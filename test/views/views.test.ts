@@ -17,7 +17,13 @@ import type {
   Store,
 } from '../../src/store/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
-import { createViewRouter, renderCollectionViews, type ViewSpec } from '../../src/views/index.js';
+import {
+  createViewRouter,
+  renderCollectionViews,
+  viewSpec,
+  type RenderContext,
+  type ViewSpec,
+} from '../../src/views/index.js';
 
 let dir: string;
 let store: Store;
@@ -27,10 +33,34 @@ let collection: CollectionRecord;
 let pending: CollectionRecord;
 
 const views: ViewSpec[] = [
-  { name: 'ips.txt', kind: 'edl-ip' },
-  { name: 'domains.txt', kind: 'edl-domain' },
-  { name: 'urls.txt', kind: 'edl-url' },
+  viewSpec('ips.txt', 'edl-ip'),
+  viewSpec('domains.txt', 'edl-domain'),
+  viewSpec('urls.txt', 'edl-url'),
 ];
+
+/** What rendering needs besides the views: one source with default attributes. */
+function renderContext(target: CollectionRecord): RenderContext {
+  const source = {
+    id: 'test-source',
+    name: 'Test source',
+    confidence: 80,
+    weight: 1,
+    tlp: 'clear' as const,
+    indicatorTypes: ['malicious-activity'],
+    labels: [],
+  };
+  return {
+    store,
+    collection: target,
+    versions: {
+      collectionId: target.id,
+      sources: new Map([[source.id, source]]),
+      fallback: source,
+      confidenceRule: 'max',
+    },
+    collectionTlp: 'clear',
+  };
+}
 
 function buildCollection(overrides: Partial<CollectionRecord> = {}): CollectionRecord {
   return {
@@ -127,13 +157,12 @@ beforeAll(async () => {
     urls.push(['url', `http://bulk${String(i).padStart(3, '0')}.example/some/long/path/segment`]);
   }
   await poll(collection, [...ipEntries, ...domains, ...urls, ['sha256', 'a'.repeat(64)]]);
-  await renderCollectionViews(store, collection, views);
+  await renderCollectionViews(renderContext(collection), views);
 
   const router = createViewRouter({
     store,
     logger: pino({ level: 'silent' }),
-    viewNames: (target) =>
-      target.id === pending.id ? ['later.txt'] : views.map((view) => view.name),
+    viewSpecs: (target) => (target.id === pending.id ? [viewSpec('later.txt', 'edl-ip')] : views),
     retryAfterSeconds: 7,
   });
   const app = new Koa();
@@ -173,7 +202,7 @@ describe('renderCollectionViews', () => {
     const view = await store.getView(collection.id, 'urls.txt');
     const lines = view!.body.toString('utf8').split('\n');
 
-    expect(lines.slice(0, 2)).toEqual(['http://a.example/', 'http://b.example/path']);
+    expect(lines.slice(0, 2)).toEqual(['a.example/', 'b.example/path']);
     expect(lines).toHaveLength(203);
     expect(lines[202]).toBe('');
     expect(lines.some((line) => line.includes('a'.repeat(64)))).toBe(false);
@@ -190,7 +219,7 @@ describe('renderCollectionViews', () => {
     const target = buildCollection();
     await store.upsertCollection(target);
 
-    await renderCollectionViews(store, target, [{ name: 'ips.txt', kind: 'edl-ip' }]);
+    await renderCollectionViews(renderContext(target), [viewSpec('ips.txt', 'edl-ip')]);
 
     const view = await store.getView(target.id, 'ips.txt');
     expect(view!.body.length).toBe(0);
@@ -201,11 +230,11 @@ describe('renderCollectionViews', () => {
     const target = buildCollection();
     await store.upsertCollection(target);
     await poll(target, [['domain', 'one.example']]);
-    await renderCollectionViews(store, target, [{ name: 'd', kind: 'edl-domain' }]);
+    await renderCollectionViews(renderContext(target), [viewSpec('d', 'edl-domain')]);
     const before = await store.getViewEtag(target.id, 'd');
 
     await poll(target, [['domain', 'two.example']]);
-    await renderCollectionViews(store, target, [{ name: 'd', kind: 'edl-domain' }]);
+    await renderCollectionViews(renderContext(target), [viewSpec('d', 'edl-domain')]);
 
     const after = await store.getView(target.id, 'd');
     expect(after!.etag).not.toBe(before);

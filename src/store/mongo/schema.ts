@@ -99,6 +99,13 @@ export interface StatusDoc {
   body: string;
 }
 
+/**
+ * The head of a stored view. A part (body or data) up to `VIEW_INLINE_BYTES`
+ * is kept in the head; a larger one is split into `ViewChunkDoc`s written
+ * before the head, so that replacing the head switches readers to the new
+ * render at once. The previous render's chunks stay until the next render,
+ * so a reader that read the old head can still read its chunks.
+ */
 export interface ViewDoc {
   /** `compositeKey(collectionId, name)`. */
   _id: string;
@@ -106,10 +113,35 @@ export interface ViewDoc {
   name: string;
   content_type: string;
   etag: string;
-  body: Binary;
+  /** Random id of this render; names its chunks. */
+  render_id: string;
+  /** Render id of the previous render, whose chunks are kept. */
+  previous_render_id?: string;
+  /** The body when inline; absent when it is in `body_chunks` chunks. */
+  body?: Binary;
+  body_chunks: number;
+  data?: Binary;
+  data_chunks: number;
+  data_etag: string;
+  log: string;
   rendered_at: number;
   entry_count: number;
 }
+
+/** One chunk of a view part too large for the head document. */
+export interface ViewChunkDoc {
+  /** `compositeKey(viewKey, renderId, part, String(seq))`. */
+  _id: string;
+  /** The `_id` of the view head. */
+  view: string;
+  render_id: string;
+  part: 'body' | 'data';
+  seq: number;
+  bytes: Binary;
+}
+
+/** Largest part kept in the view head, and the size of chunks; far below the 16 MiB document limit. */
+export const VIEW_INLINE_BYTES = 4 * 1024 * 1024;
 
 export interface SecretDoc {
   /** Secret name. */
@@ -125,6 +157,7 @@ export const COLLECTIONS = {
   sightings: 'sightings',
   sourceStates: 'source_states',
   views: 'views',
+  viewChunks: 'view_chunks',
   secrets: 'secrets',
   statuses: 'taxii_statuses',
 } as const;
@@ -160,6 +193,10 @@ const INDEXES: Record<string, IndexDescription[]> = {
     // Sightings a poll missed, and sightings an aging rule expires.
     { key: { collection_id: 1, source_id: 1, last_seen: 1 }, name: 'source_last_seen' },
     { key: { collection_id: 1, source_id: 1, first_seen: 1 }, name: 'source_first_seen' },
+  ],
+  // The chunks of one part of one render, in order, and the cleanup of old renders.
+  [COLLECTIONS.viewChunks]: [
+    { key: { view: 1, render_id: 1, part: 1, seq: 1 }, name: 'view_render_part_seq' },
   ],
   // purgeStatuses deletes by age.
   [COLLECTIONS.statuses]: [{ key: { request_timestamp: 1 }, name: 'request_timestamp' }],

@@ -1,4 +1,4 @@
-import { Binary, MongoClient, MongoError, type Collection, type Db } from 'mongodb';
+import { MongoClient, MongoError, type Collection, type Db } from 'mongodb';
 
 import {
   StoreError,
@@ -21,14 +21,13 @@ import {
 } from '../port.js';
 import { isDuplicateKey, ObjectCollection } from './objects.js';
 import { PollCollections } from './poll.js';
+import { ViewCollections } from './views.js';
 import {
   COLLECTIONS,
-  compositeKey,
   createIndexes,
   type CollectionDoc,
   type SecretDoc,
   type StatusDoc,
-  type ViewDoc,
 } from './schema.js';
 
 export interface MongoStoreOptions {
@@ -63,7 +62,7 @@ export class MongoStore implements Store {
   private readonly objects: ObjectCollection;
   private readonly poll: PollCollections;
   private readonly collections: Collection<CollectionDoc>;
-  private readonly views: Collection<ViewDoc>;
+  private readonly views: ViewCollections;
   private readonly secrets: Collection<SecretDoc>;
   private readonly statuses: Collection<StatusDoc>;
   private initialised = false;
@@ -86,7 +85,7 @@ export class MongoStore implements Store {
     this.objects = new ObjectCollection(this.db);
     this.poll = new PollCollections(this.db, this.objects);
     this.collections = this.db.collection<CollectionDoc>(COLLECTIONS.collections);
-    this.views = this.db.collection<ViewDoc>(COLLECTIONS.views);
+    this.views = new ViewCollections(this.db);
     this.secrets = this.db.collection<SecretDoc>(COLLECTIONS.secrets);
     this.statuses = this.db.collection<StatusDoc>(COLLECTIONS.statuses);
   }
@@ -302,47 +301,36 @@ export class MongoStore implements Store {
 
   async putView(view: RenderedView): Promise<void> {
     this.assertReady();
-    const doc: ViewDoc = {
-      _id: compositeKey(view.collectionId, view.name),
-      collection_id: view.collectionId,
-      name: view.name,
-      content_type: view.contentType,
-      etag: view.etag,
-      body: new Binary(view.body),
-      rendered_at: view.renderedAt,
-      entry_count: view.entryCount,
-    };
-    await this.guard('putView', () =>
-      this.views.replaceOne({ _id: doc._id }, doc, { upsert: true }),
-    );
+    await this.guard('putView', () => this.views.put(view));
   }
 
   async getView(collectionId: string, name: string): Promise<RenderedView | undefined> {
     this.assertReady();
-    const doc = await this.guard('getView', () =>
-      this.views.findOne({ _id: compositeKey(collectionId, name) }),
-    );
-    if (doc === null) return undefined;
-    return {
-      collectionId,
-      name,
-      contentType: doc.content_type,
-      etag: doc.etag,
-      body: bufferOf(doc.body),
-      renderedAt: doc.rendered_at,
-      entryCount: doc.entry_count,
-    };
+    return this.guard('getView', () => this.views.get(collectionId, name));
   }
 
   async getViewEtag(collectionId: string, name: string): Promise<string | undefined> {
     this.assertReady();
-    const doc = await this.guard('getViewEtag', () =>
-      this.views.findOne(
-        { _id: compositeKey(collectionId, name) },
-        { projection: { _id: 0, etag: 1 } },
-      ),
+    return this.guard('getViewEtag', () => this.views.etag(collectionId, name));
+  }
+
+  async getViewData(
+    collectionId: string,
+    name: string,
+    options: { withoutData?: boolean } = {},
+  ): Promise<{ etag: string; dataEtag: string; data: Buffer } | undefined> {
+    this.assertReady();
+    return this.guard('getViewData', () =>
+      this.views.data(collectionId, name, options.withoutData === true),
     );
-    return doc?.etag;
+  }
+
+  async getViewLog(
+    collectionId: string,
+    name: string,
+  ): Promise<{ etag: string; renderedAt: number; log: string } | undefined> {
+    this.assertReady();
+    return this.guard('getViewLog', () => this.views.log(collectionId, name));
   }
 
   private assertOpen(): void {
@@ -407,9 +395,6 @@ function toCollection(doc: CollectionDoc): CollectionRecord {
 }
 
 /** Returns the bytes of a BSON binary as a Buffer that shares its memory. */
-function bufferOf(binary: Binary): Buffer {
-  return Buffer.from(binary.buffer.buffer, binary.buffer.byteOffset, binary.position);
-}
 
 function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) {

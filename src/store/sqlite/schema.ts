@@ -136,6 +136,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX objects_spec ON objects (collection_id, id, spec_version, version);
   `,
+
+  // 6: views keep the entries they list, for requests with parameters, and
+  // the build log of their render.
+  `
+  ALTER TABLE views ADD COLUMN data BLOB NOT NULL DEFAULT x'';
+  ALTER TABLE views ADD COLUMN data_etag TEXT NOT NULL DEFAULT '""';
+  ALTER TABLE views ADD COLUMN log TEXT NOT NULL DEFAULT '{}';
+  `,
 ];
 
 /**

@@ -46,7 +46,9 @@ type CollectionRow = {
   access: string | null;
 };
 
-type ViewRow = Omit<RenderedView, 'collectionId' | 'name'>;
+type ViewRow = Omit<RenderedView, 'collectionId' | 'name' | 'data'>;
+
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 /**
  * Opens (creating when missing) the SQLite file and returns a store on it.
@@ -245,6 +247,9 @@ export class SqliteStore implements Store {
         view.body,
         view.renderedAt,
         view.entryCount,
+        view.data,
+        view.dataEtag,
+        view.log,
       ),
     );
   }
@@ -252,12 +257,33 @@ export class SqliteStore implements Store {
   async getView(collectionId: string, name: string): Promise<RenderedView | undefined> {
     const p = this.statements();
     const row = this.guard(() => p.getView.get(collectionId, name));
-    return row === undefined ? undefined : { collectionId, name, ...row };
+    return row === undefined ? undefined : { collectionId, name, ...row, data: EMPTY_BUFFER };
   }
 
   async getViewEtag(collectionId: string, name: string): Promise<string | undefined> {
     const p = this.statements();
     return this.guard(() => p.getViewEtag.get(collectionId, name))?.etag;
+  }
+
+  async getViewData(
+    collectionId: string,
+    name: string,
+    options: { withoutData?: boolean } = {},
+  ): Promise<{ etag: string; dataEtag: string; data: Buffer } | undefined> {
+    const p = this.statements();
+    if (options.withoutData === true) {
+      const row = this.guard(() => p.getViewDataEtag.get(collectionId, name));
+      return row === undefined ? undefined : { ...row, data: EMPTY_BUFFER };
+    }
+    return this.guard(() => p.getViewData.get(collectionId, name));
+  }
+
+  async getViewLog(
+    collectionId: string,
+    name: string,
+  ): Promise<{ etag: string; renderedAt: number; log: string } | undefined> {
+    const p = this.statements();
+    return this.guard(() => p.getViewLog.get(collectionId, name));
   }
 
   async expireSightings(input: ExpireInput): Promise<ExpireSummary> {
@@ -321,9 +347,23 @@ class Prepared {
   readonly purgeStatuses: Database.Statement<[number]>;
   readonly getSecret: Database.Statement<[string], { value: string }>;
   readonly insertSecret: Database.Statement<[string, string]>;
-  readonly putView: Database.Statement<[string, string, string, string, Buffer, number, number]>;
+  readonly putView: Database.Statement<
+    [string, string, string, string, Buffer, number, number, Buffer, string, string]
+  >;
   readonly getView: Database.Statement<[string, string], ViewRow>;
   readonly getViewEtag: Database.Statement<[string, string], { etag: string }>;
+  readonly getViewData: Database.Statement<
+    [string, string],
+    { etag: string; dataEtag: string; data: Buffer }
+  >;
+  readonly getViewDataEtag: Database.Statement<
+    [string, string],
+    { etag: string; dataEtag: string }
+  >;
+  readonly getViewLog: Database.Statement<
+    [string, string],
+    { etag: string; renderedAt: number; log: string }
+  >;
 
   constructor(db: Database.Database) {
     this.objects = new ObjectTable(db);
@@ -389,15 +429,26 @@ class Prepared {
 
     this.putView = db.prepare(
       `INSERT OR REPLACE INTO views
-         (collection_id, name, content_type, etag, body, rendered_at, entry_count)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+         (collection_id, name, content_type, etag, body, rendered_at, entry_count, data,
+          data_etag, log)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.getView = db.prepare(
       `SELECT content_type AS contentType, etag, body, rendered_at AS renderedAt,
-         entry_count AS entryCount
+         entry_count AS entryCount, data_etag AS dataEtag, log
        FROM views WHERE collection_id = ? AND name = ?`,
     );
     this.getViewEtag = db.prepare('SELECT etag FROM views WHERE collection_id = ? AND name = ?');
+    this.getViewData = db.prepare(
+      'SELECT etag, data_etag AS dataEtag, data FROM views WHERE collection_id = ? AND name = ?',
+    );
+    this.getViewDataEtag = db.prepare(
+      'SELECT etag, data_etag AS dataEtag FROM views WHERE collection_id = ? AND name = ?',
+    );
+    this.getViewLog = db.prepare(
+      `SELECT etag, rendered_at AS renderedAt, log
+       FROM views WHERE collection_id = ? AND name = ?`,
+    );
   }
 }
 
