@@ -26,7 +26,15 @@ const FEODO_IPS = new Set(
     .map((line) => /^"[^"]*","([0-9.]+)"/.exec(line)?.[1])
     .filter((ip): ip is string => ip !== undefined),
 );
-const IPSUM_IPS = new Set(IPSUM.split('\n').filter((line) => /^\d/.test(line)));
+/**
+ * FerretDB, the MongoDB-wire server of CI, scans a whole collection for most
+ * queries, so the MongoDB run reads the first lines of each list only.
+ */
+const MONGO_LINES = 300;
+
+function firstLines(text: string, count: number): string {
+  return text.split('\n').slice(0, count).join('\n');
+}
 
 /** Values that no view may ever list: guards refuse them or the allow-list covers them. */
 const DANGEROUS_IPS = ['0.0.0.0/0', '10.0.0.0/8', '8.8.8.8', '192.168.1.0/24', '1.1.1.1'];
@@ -99,6 +107,9 @@ async function lines(hub: Hub, view: string): Promise<string[]> {
 }
 
 describe.each(testStores())('views served by the hub on $name', (store) => {
+  const lineCount = store.name === 'sqlite' ? Infinity : MONGO_LINES;
+  const ipsum = firstLines(IPSUM, lineCount);
+  const IPSUM_IPS = new Set(ipsum.split('\n').filter((line) => /^\d/.test(line)));
   const feeds = new FeedServer();
   let dir: string;
   let hub: Hub;
@@ -106,14 +117,14 @@ describe.each(testStores())('views served by the hub on $name', (store) => {
   beforeAll(async () => {
     await feeds.start();
     feeds.set('/feodo.csv', { kind: 'body', body: FEODO });
-    feeds.set('/ipsum.txt', { kind: 'body', body: `${IPSUM}${DANGEROUS_IPS.join('\n')}\n` });
+    feeds.set('/ipsum.txt', { kind: 'body', body: `${ipsum}\n${DANGEROUS_IPS.join('\n')}\n` });
     feeds.set('/domains.txt', {
       kind: 'body',
-      body: `${RW_DOMAINS}\n${[...DANGEROUS_DOMAINS, ALLOWED_DOMAIN].join('\n')}\n`,
+      body: `${firstLines(RW_DOMAINS, lineCount)}\n${[...DANGEROUS_DOMAINS, ALLOWED_DOMAIN].join('\n')}\n`,
     });
     feeds.set('/urls.txt', {
       kind: 'body',
-      body: `${RW_URLS}\nhttp://8.8.8.8/x\nhttps://evil.example:8443/path\n`,
+      body: `${firstLines(RW_URLS, lineCount)}\nhttp://8.8.8.8/x\nhttps://evil.example:8443/path\n`,
     });
 
     dir = mkdtempSync(join(tmpdir(), 'feedhub-hub-views-'));
@@ -181,7 +192,7 @@ ${VIEWS_YAML}`,
     for (const source of ['feodo', 'ipsum', 'domains', 'urls']) {
       await hub.pollNow!(COLLECTION, source);
     }
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await hub?.stop();

@@ -226,6 +226,28 @@ describe('renderCollectionViews', () => {
     expect(view!.entryCount).toBe(0);
   });
 
+  test('failed render keeps the previous one', async () => {
+    const target = buildCollection();
+    await store.upsertCollection(target);
+    await poll(target, [['ipv4', '11.0.0.1']]);
+    const good = viewSpec('waf.json', 'aws-waf', { options: { name: 'blocklist' } });
+    await renderCollectionViews(renderContext(target), [good]);
+    const before = await store.getView(target.id, 'waf.json');
+
+    await poll(target, [['ipv4', '11.0.0.2']]);
+    // AWS WAF refuses this set name, so the render fails.
+    const bad = viewSpec('waf.json', 'aws-waf', { options: { name: 'no spaces allowed' } });
+    const { results, failures } = await renderCollectionViews(renderContext(target), [bad]);
+
+    expect(results).toHaveLength(0);
+    expect(failures).toHaveLength(1);
+    expect(String(failures[0]!.error)).toContain('no spaces allowed');
+    const after = await store.getView(target.id, 'waf.json');
+    expect(after!.etag).toBe(before!.etag);
+    expect(after!.body.toString('utf8')).toContain('11.0.0.1/32');
+    expect(after!.body.toString('utf8')).not.toContain('11.0.0.2');
+  });
+
   test('rerender picks up new values', async () => {
     const target = buildCollection();
     await store.upsertCollection(target);
