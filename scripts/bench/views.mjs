@@ -38,7 +38,7 @@ const WRK_CONNECTIONS = 100;
 
 const { createSqliteStore } = await import(join(DIST, 'store/index.js'));
 const { createLogger } = await import(join(DIST, 'app/logger.js'));
-const { renderCollectionViews, viewSpec, createViewRouter } = await import(
+const { renderCollectionViews, viewSpec, createViewHandler } = await import(
   join(DIST, 'views/index.js')
 );
 
@@ -445,7 +445,7 @@ function wrk(url, headers, durationSeconds) {
  * views' tags and sizes to the parent once both listen.
  */
 async function serve(file, viewNames) {
-  const { createHttpApp } = await import(join(DIST, 'app/http.js'));
+  const { createHttpApp, hubRequestListener } = await import(join(DIST, 'app/http.js'));
   const { createTaxiiRouter } = await import(join(DIST, 'taxii/index.js'));
   const store = createSqliteStore({ file });
   await store.init();
@@ -469,14 +469,19 @@ async function serve(file, viewNames) {
         maxPageSize: 1000,
         cursorSecret: 'bench-secret-bench-secret',
       }),
-      createViewRouter({
+    ],
+  });
+  // The same composition as the hub: views on their own handler, the rest on Koa.
+  const hub = createServer(
+    hubRequestListener(
+      app,
+      createViewHandler({
         store,
         logger,
         viewSpecs: (collection) => (collection.id === record.id ? specs : []),
       }),
-    ],
-  });
-  const hub = createServer(app.callback());
+    ),
+  );
 
   const views = {};
   const bodies = new Map();

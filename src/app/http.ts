@@ -1,3 +1,5 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
@@ -74,4 +76,19 @@ export function createHttpApp(deps: HttpAppDeps): Koa {
     logger.error({ err: error }, 'http server error');
   });
   return app;
+}
+
+/**
+ * Returns the request listener of the hub's server: view requests go to the
+ * view handler, which skips Koa because firewalls poll views often and most
+ * answers are 304s; everything else goes to the Koa application.
+ */
+export function hubRequestListener(
+  app: Koa,
+  views: { handle(req: IncomingMessage, res: ServerResponse): boolean } | undefined,
+): RequestListener {
+  const koa = app.callback();
+  return (req, res) => {
+    if (views === undefined || !views.handle(req, res)) void koa(req, res);
+  };
 }

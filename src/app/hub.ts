@@ -6,14 +6,14 @@ import type Router from '@koa/router';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { CollectionConfig, Config } from './config.js';
-import { createHttpApp } from './http.js';
+import { createHttpApp, hubRequestListener } from './http.js';
 import { PollMetrics } from './metrics.js';
 import { processingFor } from './processing.js';
 import { openStore, type OpenedStore } from './store.js';
 import { pollSource, type PollReport } from '../sources/index.js';
 import { createTaxiiRouter } from '../taxii/index.js';
 import { createAuthenticator, type Authenticator } from '../auth/index.js';
-import { createViewRouter } from '../views/index.js';
+import { createViewHandler, type ViewHandler } from '../views/index.js';
 import { ViewPublisher } from './views.js';
 import { createScheduler, type Scheduler } from '../jobs/index.js';
 
@@ -68,22 +68,15 @@ export async function startHub(
   let draining = false;
   // A worker serves only the health probes, so orchestrators can check it too.
   const authenticator = createAuthenticator({ principals: config.principals, logger });
-  // Renders in this process drop the view routes' short-lived caches at once.
-  const viewListeners: (() => void)[] = [];
-  const routers =
-    role === 'worker'
-      ? []
-      : await createApiRouters(config, store, logger, authenticator, (listener) =>
-          viewListeners.push(listener),
-        );
+  const api = role === 'worker' ? undefined : await createApi(config, store, logger, authenticator);
   const metrics = new PollMetrics();
   const app = createHttpApp({
     store,
     logger,
     isDraining: () => draining,
-    routers: [...routers, metrics.router()],
+    routers: [...(api?.routers ?? []), metrics.router()],
   });
-  const server: Server = createServer(app.callback());
+  const server: Server = createServer(hubRequestListener(app, api?.views));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());
@@ -101,9 +94,8 @@ export async function startHub(
       debounceMs: options.viewDebounceMs,
     });
     const views = publisher;
-    views.onViewsChanged(() => {
-      for (const listener of viewListeners) listener();
-    });
+    // Renders in this process drop the view handler's short-lived caches at once.
+    if (api) views.onViewsChanged(() => api.views.invalidate());
     const poller = createPoller(config, opened, logger, metrics);
     pollNow = async (collectionId, sourceId) => {
       const report = await poller(collectionId, sourceId);
@@ -151,39 +143,39 @@ export async function startHub(
   return { url, stop, pollNow };
 }
 
-/** Builds the routers of an API process: TAXII and the derived views. */
-async function createApiRouters(
+/** Builds the parts of an API process: the TAXII router and the view handler. */
+async function createApi(
   config: Config,
   store: Store,
   logger: Logger,
   authenticator: Authenticator,
-  onViewsChanged: (listener: () => void) => void,
-): Promise<Router[]> {
+): Promise<{ routers: Router[]; views: ViewHandler }> {
   const { settings } = config;
   const cursorSecret = await store.getOrCreateSecret('taxii-cursor', () =>
     randomBytes(32).toString('base64url'),
   );
   const viewsByCollection = new Map(config.collections.map((c) => [c.id, c.views] as const));
-  return [
-    createTaxiiRouter({
-      store,
-      logger,
-      publicUrl: settings.publicUrl,
-      title: 'feedhub TAXII 2.1 server',
-      description: 'Indicators collected, normalised to STIX 2.1 and published by feedhub.',
-      apiRootPath: TAXII_API_ROOT,
-      maxPageSize: settings.taxiiMaxPageSize,
-      cursorSecret,
-      authenticator,
-    }),
-    createViewRouter({
+  return {
+    routers: [
+      createTaxiiRouter({
+        store,
+        logger,
+        publicUrl: settings.publicUrl,
+        title: 'feedhub TAXII 2.1 server',
+        description: 'Indicators collected, normalised to STIX 2.1 and published by feedhub.',
+        apiRootPath: TAXII_API_ROOT,
+        maxPageSize: settings.taxiiMaxPageSize,
+        cursorSecret,
+        authenticator,
+      }),
+    ],
+    views: createViewHandler({
       store,
       logger,
       authenticator,
       viewSpecs: (collection) => viewsByCollection.get(collection.id) ?? [],
-      onViewsChanged,
     }),
-  ];
+  };
 }
 
 async function syncCollections(

@@ -2,7 +2,8 @@
  * Who may fetch a view: allowed client networks, then public access or
  * credentials (HTTP Basic or an API key) of listed principals.
  */
-import type { Context } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import ipaddr from 'ipaddr.js';
 
 import type { Authenticator } from '../auth/index.js';
@@ -57,9 +58,17 @@ function inNetworks(clientIp: string, networks: readonly Network[]): boolean {
   );
 }
 
+/** The parts of a request that access decisions read. */
+export interface AccessRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Client address as the socket reports it. */
+  ip: string;
+}
+
 /** Decides whether the request may fetch a view with `access`. */
 export async function decideViewAccess(
-  ctx: Context,
+  ctx: AccessRequest,
   access: ViewAccess,
   viewLabel: string,
   authenticator: Authenticator | undefined,
@@ -72,7 +81,7 @@ export async function decideViewAccess(
       message: `Client address ${ctx.ip} is not in the networks allowed to fetch ${viewLabel}.`,
     };
   }
-  const authorization = ctx.get('Authorization');
+  const authorization = ctx.req.headers.authorization ?? '';
   if (access.public && authorization === '') return { allowed: true };
 
   const challenges = [

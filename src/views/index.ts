@@ -6,7 +6,12 @@ export {
   type ViewBuildReport,
   type ViewRenderResult,
 } from './render.js';
-export { createViewRouter, type ViewRouterDeps } from './routes.js';
+export {
+  createViewHandler,
+  VIEW_PATH_PREFIX,
+  type ViewHandler,
+  type ViewHandlerDeps,
+} from './handler.js';
 export { DEFAULT_VALUE_TYPES } from './kinds.js';
 export {
   isViewKind,

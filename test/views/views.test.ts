@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
-import Koa from 'koa';
 import { pino } from 'pino';
 import { request } from 'undici';
 
@@ -18,7 +17,7 @@ import type {
 } from '../../src/store/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import {
-  createViewRouter,
+  createViewHandler,
   renderCollectionViews,
   viewSpec,
   type RenderContext,
@@ -159,17 +158,19 @@ beforeAll(async () => {
   await poll(collection, [...ipEntries, ...domains, ...urls, ['sha256', 'a'.repeat(64)]]);
   await renderCollectionViews(renderContext(collection), views);
 
-  const router = createViewRouter({
+  const handler = createViewHandler({
     store,
     logger: pino({ level: 'silent' }),
     viewSpecs: (target) => (target.id === pending.id ? [viewSpec('later.txt', 'edl-ip')] : views),
     retryAfterSeconds: 7,
   });
-  const app = new Koa();
-  app.use(router.routes());
-  server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  server = createServer((req, res) => {
+    if (!handler.handle(req, res)) {
+      res.writeHead(418);
+      res.end();
+    }
   });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
