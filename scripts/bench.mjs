@@ -144,9 +144,9 @@ ${row(['case', 'kind', 'entries', 'body MiB', 'render + store s', 'entries/s', '
 ${row(['---', '---', '---:', '---:', '---:', '---:', '---:'])}
 ${viewRenderRows.join('\n')}
 
-Stored \`edl-ip\` views are served from the hub's Koa app (the request
-logging, health routes, TAXII router and view router of an API process)
-and, for comparison, the same bytes from a bare \`node:http\` server that
+Stored \`edl-ip\` views are served by the hub's request listener, as an API
+process composes it (the view handler in front of the Koa app with its
+request logging, health routes and TAXII router), and, for comparison, the same bytes from a bare \`node:http\` server that
 answers a matching \`If-None-Match\` with 304 and otherwise sends the body
 with its ETag and Content-Length. Both servers run in one child
 process; wrk ${viewHttp === undefined ? '' : `(${viewHttp.threads} threads, ${viewHttp.connections} connections, ${viewHttp.durationSeconds} s per run) `}runs as
