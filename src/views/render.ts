@@ -49,7 +49,10 @@ export interface ViewBuildReport {
   durationMs: number;
   /** Active values of the view's types before the screen and the filter. */
   candidates: number;
-  /** Values that the screen kept out now (a rule added after they were stored). */
+  /**
+   * Values of the collection (all types, when views render together) that
+   * the screen kept out now: a rule added after they were stored.
+   */
   screened: Pick<ScreenCounts, 'refused' | 'allowListed' | 'split'>;
   /** Values left out by each condition of the view's filter. */
   filteredOut: FilterCounts;
@@ -108,29 +111,59 @@ function screenEntries(
   return result;
 }
 
+/** The active values of some types, screened and merged once for every view that lists them. */
+interface Candidates {
+  /** Values before the screen, by type. */
+  storedByType: Map<string, number>;
+  screenCounts: ScreenCounts;
+  entries: ViewEntry[];
+  /** Source ids of each entry, index for index. */
+  sourceIds: string[][];
+}
+
+async function loadCandidates(
+  context: RenderContext,
+  types: readonly string[],
+): Promise<Candidates> {
+  const stored = await context.store.listIndicatorEntries(context.collection.id, [...types]);
+  const storedByType = new Map<string, number>();
+  for (const entry of stored) {
+    storedByType.set(entry.valueType, (storedByType.get(entry.valueType) ?? 0) + 1);
+  }
+  const screenCounts = emptyScreenCounts();
+  const screened =
+    context.screen === undefined ? stored : screenEntries(stored, context.screen, screenCounts);
+  return {
+    storedByType,
+    screenCounts,
+    entries: toViewEntries(screened, context.versions, context.collectionTlp),
+    sourceIds: screened.map((entry) => entry.sources),
+  };
+}
+
 /** Renders one view; stores nothing. */
 export async function renderView(
   context: RenderContext,
   spec: ViewSpec,
+  candidates?: Candidates,
 ): Promise<ViewRenderResult> {
   const started = performance.now();
   const now = context.now ?? Date.now() * 1000;
   const { store, collection } = context;
   const types = viewValueTypes(spec);
-  const stored = await store.listIndicatorEntries(collection.id, types);
-  const screenCounts = emptyScreenCounts();
-  const screened =
-    context.screen === undefined ? stored : screenEntries(stored, context.screen, screenCounts);
+  const prepared = candidates ?? (await loadCandidates(context, types));
+  const screenCounts = prepared.screenCounts;
 
   const filteredOut: FilterCounts = {};
-  const all = toViewEntries(screened, context.versions, context.collectionTlp);
   const filtered = filterEntries(
-    all,
-    screened.map((entry) => entry.sources),
+    prepared.entries,
+    prepared.sourceIds,
     { ...spec.filter, types },
     now,
     filteredOut,
   );
+  // Values of other types are no candidates of this view, so they are not counted as left out.
+  delete filteredOut.types;
   const { kept, cut } = capEntries(filtered, spec.maxEntries);
   const entries = orderEntries(kept, spec);
 
@@ -172,7 +205,7 @@ export async function renderView(
     kind: spec.kind,
     renderedAt: now,
     durationMs: Math.round(performance.now() - started),
-    candidates: stored.length,
+    candidates: types.reduce((sum, type) => sum + (prepared.storedByType.get(type) ?? 0), 0),
     screened: {
       refused: screenCounts.refused,
       allowListed: screenCounts.allowListed,
@@ -223,9 +256,12 @@ export async function renderCollectionViews(
 ): Promise<{ results: ViewRenderResult[]; failures: { spec: ViewSpec; error: unknown }[] }> {
   const results: ViewRenderResult[] = [];
   const failures: { spec: ViewSpec; error: unknown }[] = [];
+  // Loaded, screened and merged once for all the views.
+  const types = [...new Set(specs.flatMap((spec) => viewValueTypes(spec)))];
+  const candidates = specs.length === 0 ? undefined : await loadCandidates(context, types);
   for (const spec of specs) {
     try {
-      const result = await renderView(context, spec);
+      const result = await renderView(context, spec, candidates);
       if (result.changed) await context.store.putView(result.view);
       results.push(result);
     } catch (error) {
