@@ -21,10 +21,23 @@ import {
 import {
   DEFAULT_WITHDRAWAL_POLICY,
   parseAgingSpec,
+  type AgingSpec,
   type SourceAging,
   type WithdrawalPolicy,
 } from '../processing/policy.js';
-import { compileExtract, type Taxii21Settings } from '../sources/index.js';
+import {
+  compileExpression,
+  compileExtract,
+  JSON_PRESETS,
+  PRESET_OPTIONS,
+  presetExpression,
+  type CsvColumnRef,
+  type CsvSettings,
+  type JsonPreset,
+  type JsonPresetOptions,
+  type JsonSettings,
+  type Taxii21Settings,
+} from '../sources/index.js';
 import {
   checkNetwork,
   DEFAULT_VALUE_TYPES,
@@ -47,13 +60,14 @@ import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
 export type SourceValueType = 'auto' | ValueType;
+export type SourceKindName = 'text-list' | 'taxii21' | 'csv' | 'json';
 
 export interface SourceConfig {
   id: string;
   name: string;
-  kind: 'text-list' | 'taxii21';
+  kind: SourceKindName;
   /**
-   * text-list: http(s) or file URL; a `path` in the YAML becomes a file URL.
+   * text-list, csv, json: http(s) or file URL; a `path` in the YAML becomes a file URL.
    * taxii21: the API root URL when configured, else the discovery URL.
    */
   url: string;
@@ -68,6 +82,10 @@ export interface SourceConfig {
   maxBytes: number;
   /** Set for a taxii21 source, with its credentials already read from the environment. */
   taxii21?: Taxii21Settings;
+  /** Set for a csv source. */
+  csv?: CsvSettings;
+  /** Set for a json source, with a preset already turned into its expression. */
+  json?: JsonSettings;
   /** Weight 0-1 of the source in the collection's confidence rule. Default 1. */
   confidenceWeight?: number;
   /** When the source's values age out. Default: never. */
@@ -295,7 +313,7 @@ function checkUnique(
 interface RawSource {
   id: string;
   name?: string;
-  kind: 'text-list' | 'taxii21';
+  kind: SourceKindName;
   url?: string;
   path?: string;
   interval: string;
@@ -319,6 +337,28 @@ interface RawSource {
   maxPages?: number;
   maxRetries?: number;
   retryDelay?: string;
+  // csv only.
+  delimiter?: string;
+  comment?: string;
+  header?: boolean;
+  fields?: string[];
+  columns?: Record<string, SourceValueType>;
+  skip?: RawSkipRule | RawSkipRule[];
+  // json only.
+  format?: 'document' | 'lines';
+  expression?: string;
+  value?: string;
+  preset?: JsonPreset;
+  service?: string[];
+  region?: string[];
+  scope?: string[];
+  keys?: string[];
+}
+
+interface RawSkipRule {
+  column: string | number;
+  equals?: string;
+  matches?: string;
 }
 
 interface RawCollection {
@@ -385,7 +425,7 @@ function loadCollectionFile(
     const built =
       source.kind === 'taxii21'
         ? buildTaxii21Source(plain, raw.tlp ?? 'clear', dirname(file), env, where, problems)
-        : buildSource(plain, raw.tlp ?? 'clear', dirname(file), where, problems);
+        : buildListSource(plain, raw.tlp ?? 'clear', dirname(file), where, problems);
     if (built) sources.push({ ...built, confidenceWeight: extra.weight, aging: extra.aging });
   });
   const processing = collectionProcessing(raw, dirname(file), file, problems);
@@ -443,8 +483,20 @@ function sourceProcessing(
   const specs: Record<string, string> =
     typeof raw.aging === 'string' ? { default: raw.aging } : (raw.aging ?? {});
   for (const [key, text] of Object.entries(specs)) {
-    // The schema admits only valid specs, so parsing does not fail here.
-    const spec = parseAgingSpec(text);
+    let spec: AgingSpec;
+    try {
+      spec = parseAgingSpec(text);
+    } catch (error) {
+      problems.push(
+        `${where}/aging${key === 'default' && typeof raw.aging === 'string' ? '' : `/${key}`}: ${(error as Error).message}`,
+      );
+      continue;
+    }
+    if (spec.basis === 'decay' && spec.threshold >= confidence) {
+      problems.push(
+        `${where}/aging: decay threshold ${spec.threshold} is not below the source's confidence ${confidence}, so every value would expire at once; lower the threshold or raise the confidence`,
+      );
+    }
     if (key === 'default') aging.default = spec;
     else aging.byType[key as ValueType] = spec;
   }
@@ -492,6 +544,156 @@ function collectionProcessing(
     },
     confidenceRule: raw.policy?.confidence ?? 'max',
   };
+}
+
+/** Builds a text-list, csv or json source with the settings of its kind. */
+function buildListSource(
+  raw: RawSource,
+  collectionTlp: Tlp,
+  baseDir: string,
+  where: string,
+  problems: string[],
+): SourceConfig | undefined {
+  const source = buildSource(raw, collectionTlp, baseDir, where, problems);
+  if (raw.kind === 'csv') {
+    const csv = buildCsvSettings(raw, where, problems);
+    return source && csv && { ...source, csv };
+  }
+  if (raw.kind === 'json') {
+    const json = buildJsonSettings(raw, where, problems);
+    return source && json && { ...source, json };
+  }
+  return source;
+}
+
+/** Reads a column reference: digits are a 1-based position, anything else a column name. */
+function columnRef(ref: string | number): CsvColumnRef {
+  if (typeof ref === 'number') return ref;
+  return /^[1-9][0-9]{0,3}$/.test(ref) ? Number(ref) : ref;
+}
+
+/** Resolves and checks the keys of a csv source that the schema cannot check. */
+function buildCsvSettings(
+  raw: RawSource,
+  where: string,
+  problems: string[],
+): CsvSettings | undefined {
+  const before = problems.length;
+  // YAML writes a tab as "\t" in double quotes; '\t' in single quotes arrives as two characters.
+  const delimiter = raw.delimiter === '\\t' ? '\t' : (raw.delimiter ?? ',');
+  if ([...delimiter].length !== 1) {
+    problems.push(
+      `${where}/delimiter: ${JSON.stringify(raw.delimiter)} is not one character; use one such as ",", ";" or "\\t"`,
+    );
+  } else if (/["\r\n]/.test(delimiter)) {
+    problems.push(
+      `${where}/delimiter: ${JSON.stringify(delimiter)} cannot separate fields because it is a quote or a line break; use one such as ",", ";" or "\\t"`,
+    );
+  }
+  const comment = raw.comment ?? '#';
+  if (comment !== '' && (comment.includes('"') || comment.includes(delimiter) || /\s/.test(comment))) {
+    problems.push(
+      `${where}/comment: ${JSON.stringify(comment)} cannot start comments because it contains a quote, the delimiter or whitespace; use a prefix such as "#", or "" for none`,
+    );
+  }
+
+  const fields = raw.fields?.map((name) => name.trim());
+  const header = raw.header ?? fields === undefined;
+  const checkRef = (ref: CsvColumnRef, key: string): void => {
+    if (typeof ref === 'number') return;
+    if (fields !== undefined && !fields.some((name) => name.toLowerCase() === ref.trim().toLowerCase())) {
+      problems.push(
+        `${where}/${key}: column ${JSON.stringify(ref)} is not one of fields (${fields.join(', ')}); fix the name or use a 1-based position`,
+      );
+    } else if (fields === undefined && !header) {
+      problems.push(
+        `${where}/${key}: column ${JSON.stringify(ref)} is a name, but header is false and no fields name the columns; set header: true, list fields, or use a 1-based position`,
+      );
+    }
+  };
+
+  const columns = Object.entries(raw.columns ?? {}).map(([key, valueType]) => {
+    const column = columnRef(key);
+    checkRef(column, `columns/${key}`);
+    return { column, valueType };
+  });
+
+  const rules = raw.skip === undefined ? [] : Array.isArray(raw.skip) ? raw.skip : [raw.skip];
+  const skip = rules.map((rule, index) => {
+    const key = Array.isArray(raw.skip) ? `skip/${index}` : 'skip';
+    const column = columnRef(rule.column);
+    checkRef(column, `${key}/column`);
+    if ((rule.equals === undefined) === (rule.matches === undefined)) {
+      problems.push(
+        `${where}/${key}: set exactly one of equals (the exact cell text) or matches (a regular expression)`,
+      );
+    }
+    if (rule.matches !== undefined) {
+      try {
+        compileExtract(rule.matches);
+      } catch (error) {
+        problems.push(`${where}/${key}/matches: ${(error as Error).message}`);
+      }
+    }
+    return { column, equals: rule.equals, matches: rule.matches };
+  });
+
+  if (problems.length > before) return undefined;
+  return { delimiter, comment, header, fields, columns, skip };
+}
+
+/** Resolves and checks the keys of a json source, turning a preset into its expression. */
+function buildJsonSettings(
+  raw: RawSource,
+  where: string,
+  problems: string[],
+): JsonSettings | undefined {
+  const before = problems.length;
+  const format = raw.format ?? 'document';
+  const optionKeys = ['service', 'region', 'scope', 'keys'] as const;
+  const allowed: readonly string[] = raw.preset === undefined ? [] : PRESET_OPTIONS[raw.preset];
+  for (const key of optionKeys) {
+    if (raw[key] === undefined || allowed.includes(key)) continue;
+    const takers = JSON_PRESETS.filter((preset) => PRESET_OPTIONS[preset].includes(key));
+    problems.push(
+      `${where}/${key}: ${key} applies only to preset ${takers.join(' or ')}${raw.preset === undefined ? '' : `, not ${raw.preset}`}; remove it`,
+    );
+  }
+
+  let expression = raw.expression;
+  if (raw.preset !== undefined) {
+    if (raw.expression !== undefined) {
+      problems.push(
+        `${where}/expression: set either preset or expression, not both; the preset ${raw.preset} provides the expression`,
+      );
+    }
+    if (raw.value !== undefined) {
+      problems.push(`${where}/value: the preset ${raw.preset} picks its values itself; remove value`);
+    }
+    if (format !== 'document') {
+      problems.push(`${where}/format: the preset ${raw.preset} reads a document; remove format`);
+    }
+    const options: JsonPresetOptions = {
+      service: raw.service,
+      region: raw.region,
+      scope: raw.scope,
+      keys: raw.keys,
+    };
+    expression = presetExpression(raw.preset, options);
+  } else if (expression === undefined) {
+    problems.push(
+      `${where}: set expression (a JMESPath expression that yields the values) or preset (one of ${JSON_PRESETS.join(', ')})`,
+    );
+  } else {
+    try {
+      compileExpression(expression);
+    } catch (error) {
+      problems.push(`${where}/expression: ${(error as Error).message}`);
+    }
+  }
+
+  if (problems.length > before || expression === undefined) return undefined;
+  return { format, expression, ...(raw.value === undefined ? {} : { value: raw.value }) };
 }
 
 function buildSource(
@@ -636,7 +838,7 @@ function buildTaxii21Source(
 
 /** Allowed values of the `discriminator` tags of collection.schema.json, for error messages. */
 const TAG_VALUES: Record<string, string[]> = {
-  kind: ['text-list', 'taxii21'],
+  kind: ['text-list', 'csv', 'json', 'taxii21'],
   type: ['basic', 'bearer'],
 };
 
@@ -646,6 +848,7 @@ const ONE_OF_FORMS: Record<string, string> = {
     'must be an integer from 0 to 100, or an object such as { value: High, scale: none-low-med-high, weight: 0.5 }',
   aging:
     'must be never, first_seen+DURATION or last_seen+DURATION (e.g. last_seen+30d), or an object of such values per value type with a default',
+  skip: 'must be a rule such as { column: c2_status, equals: offline } or { column: 4, matches: "^off" }, or a list of such rules',
 };
 
 /** Names the file, line and column of a schema error, and the JSON path inside the document. */

@@ -28,9 +28,41 @@ export const DEFAULT_WITHDRAWAL_POLICY: WithdrawalPolicy = {
   maxDrop: 0.5,
 };
 
-/** One source's aging as configured: `never`, or an age from first or last sighting. */
+/**
+ * One source's aging as configured: `never`, an age from the first or last
+ * sighting, or a decay model.
+ *
+ * The decay model is MISP's polynomial one: a value's score falls from the
+ * source's confidence `base` as `base * (1 - (t / lifetime) ^ (1 / speed))`,
+ * `t` being the time since the last sighting, and the value expires when
+ * the score falls below `threshold`. That moment is fixed by the last
+ * sighting, `lifetime * (1 - threshold / base) ^ speed` after it, so a new
+ * sighting resets the clock and the rule becomes a last-seen age.
+ */
 export type AgingSpec =
-  { basis: 'never' } | { basis: 'first-seen' | 'last-seen'; maxAgeMicros: number };
+  | { basis: 'never' }
+  | { basis: 'first-seen' | 'last-seen'; maxAgeMicros: number }
+  | { basis: 'decay'; lifetimeMicros: number; speed: number; threshold: number };
+
+/** Microseconds after the last sighting at which a decaying score falls below its threshold. */
+export function decayAgeMicros(
+  spec: { lifetimeMicros: number; speed: number; threshold: number },
+  base: number,
+): number {
+  if (base <= spec.threshold) return 0;
+  return Math.floor(spec.lifetimeMicros * (1 - spec.threshold / base) ** spec.speed);
+}
+
+/** The decayed score of a value seen `ageMicros` ago with confidence `base`; 0 after the lifetime. */
+export function decayScore(
+  spec: { lifetimeMicros: number; speed: number },
+  base: number,
+  ageMicros: number,
+): number {
+  if (ageMicros <= 0) return base;
+  if (ageMicros >= spec.lifetimeMicros) return 0;
+  return base * (1 - (ageMicros / spec.lifetimeMicros) ** (1 / spec.speed));
+}
 
 /** A source's aging per value type; `default` covers the types not listed. */
 export interface SourceAging {
@@ -77,7 +109,9 @@ export class CollectionProcessing {
       },
       confidenceRule: settings.confidenceRule,
     };
-    this.agingRules = settings.sources.flatMap((source) => agingRules(source.id, source.aging));
+    this.agingRules = settings.sources.flatMap((source) =>
+      agingRules(source.id, source.aging, source.confidence),
+    );
   }
 
   /**
@@ -95,14 +129,21 @@ export class CollectionProcessing {
   }
 }
 
-/** Turns one source's aging spec into store rules, one per distinct spec. */
-export function agingRules(sourceId: string, aging: SourceAging): AgingRule[] {
+/**
+ * Turns one source's aging spec into store rules, one per distinct spec. A
+ * decay model becomes a last-seen age computed from `confidence`, the
+ * source's score at its last sighting.
+ */
+export function agingRules(sourceId: string, aging: SourceAging, confidence = 100): AgingRule[] {
   const rules: AgingRule[] = [];
   const listed = Object.keys(aging.byType) as ValueType[];
   const push = (spec: AgingSpec, valueTypes: string[] | undefined): void => {
     if (spec.basis === 'never') return;
     if (valueTypes !== undefined && valueTypes.length === 0) return;
-    const rule: AgingRule = { sourceId, basis: spec.basis, maxAgeMicros: spec.maxAgeMicros };
+    const rule: AgingRule =
+      spec.basis === 'decay'
+        ? { sourceId, basis: 'last-seen', maxAgeMicros: decayAgeMicros(spec, confidence) }
+        : { sourceId, basis: spec.basis, maxAgeMicros: spec.maxAgeMicros };
     if (valueTypes !== undefined) rule.valueTypes = valueTypes;
     rules.push(rule);
   };
@@ -120,13 +161,36 @@ export function agingRules(sourceId: string, aging: SourceAging): AgingRule[] {
 const MICROS_PER_SECOND = 1_000_000;
 const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** Parses `never`, `first_seen+30d` or `last_seen+12h` (units s, m, h, d). */
+const DECAY =
+  /^decay\(\s*lifetime\s*=\s*([1-9][0-9]{0,6})([smhd])\s*,\s*speed\s*=\s*([0-9]+(?:\.[0-9]+)?)\s*,\s*threshold\s*=\s*([0-9]{1,3})\s*\)$/;
+
+/**
+ * Parses `never`, `first_seen+30d`, `last_seen+12h` (units s, m, h, d) or
+ * `decay(lifetime=30d, speed=2, threshold=30)`.
+ */
 export function parseAgingSpec(text: string): AgingSpec {
   if (text === 'never') return { basis: 'never' };
+  const decay = DECAY.exec(text);
+  if (decay) {
+    const speed = Number(decay[3]);
+    const threshold = Number(decay[4]);
+    if (speed <= 0 || threshold > 100) {
+      throw new Error(
+        `invalid aging ${JSON.stringify(text)}: speed must be above 0 and threshold 0 to 100`,
+      );
+    }
+    return {
+      basis: 'decay',
+      lifetimeMicros:
+        Number(decay[1]) * (SECONDS_PER_UNIT[decay[2] ?? ''] ?? Number.NaN) * MICROS_PER_SECOND,
+      speed,
+      threshold,
+    };
+  }
   const match = /^(first_seen|last_seen)\+([1-9][0-9]{0,6})([smhd])$/.exec(text);
   if (!match) {
     throw new Error(
-      `invalid aging ${JSON.stringify(text)}: expected never, first_seen+DURATION or last_seen+DURATION, e.g. last_seen+30d`,
+      `invalid aging ${JSON.stringify(text)}: expected never, first_seen+DURATION, last_seen+DURATION or decay(lifetime=DURATION, speed=N, threshold=N), e.g. last_seen+30d`,
     );
   }
   const seconds = Number(match[2]) * (SECONDS_PER_UNIT[match[3] ?? ''] ?? Number.NaN);

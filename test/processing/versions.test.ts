@@ -5,7 +5,12 @@ import {
   mergeConfidence,
   type ConfidenceScale,
 } from '../../src/processing/confidence.js';
-import { agingRules, parseAgingSpec } from '../../src/processing/policy.js';
+import {
+  agingRules,
+  decayAgeMicros,
+  decayScore,
+  parseAgingSpec,
+} from '../../src/processing/policy.js';
 import { buildHubVersion, type VersionContext } from '../../src/processing/versions.js';
 import { tlpMarking } from '../../src/stix/index.js';
 import type { IndicatorChange, SightingRecord } from '../../src/store/index.js';
@@ -191,5 +196,43 @@ describe('aging', () => {
       maxAgeMicros: 86_400_000_000,
       valueTypes: ['ipv4'],
     });
+  });
+});
+
+describe('decay aging', () => {
+  const spec = parseAgingSpec('decay(lifetime=30d, speed=2, threshold=30)');
+
+  it('parse', () => {
+    expect(spec).toEqual({
+      basis: 'decay',
+      lifetimeMicros: 30 * 86_400_000_000,
+      speed: 2,
+      threshold: 30,
+    });
+    expect(() => parseAgingSpec('decay(lifetime=30d, speed=0, threshold=30)')).toThrow(/speed/);
+    expect(() => parseAgingSpec('decay(lifetime=30d, speed=1, threshold=300)')).toThrow(
+      /threshold/,
+    );
+    expect(() => parseAgingSpec('decay(30d)')).toThrow(/invalid aging/);
+  });
+
+  it('expires when the score crosses the threshold', () => {
+    if (spec.basis !== 'decay') throw new Error('expected a decay spec');
+    // base 90: t = 30d * (1 - 30/90)^2 = 30d * 4/9
+    const age = decayAgeMicros(spec, 90);
+    expect(age).toBe(Math.floor(30 * 86_400_000_000 * (2 / 3) ** 2));
+    expect(decayScore(spec, 90, age)).toBeCloseTo(30, 6);
+    expect(decayScore(spec, 90, age - 1_000_000)).toBeGreaterThan(30);
+    expect(decayScore(spec, 90, 0)).toBe(90);
+    expect(decayScore(spec, 90, spec.lifetimeMicros)).toBe(0);
+    // A source at or below the threshold starts below it.
+    expect(decayAgeMicros(spec, 30)).toBe(0);
+  });
+
+  it('becomes a last-seen rule', () => {
+    const rules = agingRules('a', { default: spec, byType: {} }, 90);
+    expect(rules).toEqual([
+      { sourceId: 'a', basis: 'last-seen', maxAgeMicros: decayAgeMicros(spec as never, 90) },
+    ]);
   });
 });
