@@ -53,9 +53,20 @@ export function indicatorId(collectionId: string, pattern: string): string {
   return `indicator--${uuidV5(HUB_NAMESPACE, JSON.stringify(['indicator', collectionId, pattern]))}`;
 }
 
+// A poll asks for the same few identity ids once per value, so they are kept.
+const identityIds = new Map<string, string>();
+const MAX_IDENTITY_IDS = 10_000;
+
 /** Returns the id of the identity that authors a source's indicators in a collection. */
 export function identityId(collectionId: string, sourceId: string): string {
-  return `identity--${uuidV5(HUB_NAMESPACE, JSON.stringify(['identity', collectionId, sourceId]))}`;
+  const key = JSON.stringify(['identity', collectionId, sourceId]);
+  let id = identityIds.get(key);
+  if (id === undefined) {
+    id = `identity--${uuidV5(HUB_NAMESPACE, key)}`;
+    if (identityIds.size >= MAX_IDENTITY_IDS) identityIds.clear();
+    identityIds.set(key, id);
+  }
+  return id;
 }
 
 /**

@@ -13,6 +13,20 @@ const MICROS_PER_SECOND = 1_000_000;
  * `fractionDigits` (0-6) digits, truncating, e.g. `2024-01-02T03:04:05.123Z`.
  */
 export function formatTimestamp(micros: number, fractionDigits = 3): string {
+  // The versions that one poll writes share a few timestamps, so recent results are kept.
+  const key = `${micros}:${fractionDigits}`;
+  let text = recentTimestamps.get(key);
+  if (text === undefined) {
+    text = formatTimestampUncached(micros, fractionDigits);
+    if (recentTimestamps.size >= 16) recentTimestamps.clear();
+    recentTimestamps.set(key, text);
+  }
+  return text;
+}
+
+const recentTimestamps = new Map<string, string>();
+
+function formatTimestampUncached(micros: number, fractionDigits: number): string {
   if (!Number.isSafeInteger(micros)) {
     throw new StixError(`invalid timestamp ${micros}: expected integer microseconds`);
   }
