@@ -124,7 +124,10 @@ ${ingestRows.join('\n')}
 ### Reading a collection
 
 Indicators are read page by page, through the store port and through the
-TAXII objects endpoint over HTTP on 127.0.0.1 (following \`next\`).
+TAXII objects endpoint over HTTP on 127.0.0.1 (following \`next\`). The
+TAXII server runs in a child process, as an API process would, so the
+client that parses the pages does not share its thread; one client reads
+one page after the other.
 
 ${row(['case', 'objects', 'page size', 'store objects/s', 'TAXII objects/s', 'TAXII page p50 / p95 ms'])}
 ${row(['---', '---:', '---:', '---:', '---:', '---:'])}

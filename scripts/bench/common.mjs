@@ -20,16 +20,31 @@ export async function openBenchStore(kind) {
   const { createSqliteStore } = await import(join(DIST, 'store/index.js'));
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'feedhub-bench-'));
-    const store = createSqliteStore({ file: join(dir, 'bench.sqlite') });
+    const file = join(dir, 'bench.sqlite');
+    const store = createSqliteStore({ file });
     await store.init();
-    return { store, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return { store, location: { kind, file }, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   if (!process.env.MONGODB_URI) throw new Error('MONGODB_URI is not set; start FerretDB or MongoDB on 127.0.0.1 first');
   const { createMongoStore } = await import(join(DIST, 'store/index.js'));
   const dbName = `feedhub_bench_${process.pid}_${Date.now()}`;
   const store = createMongoStore({ uri: process.env.MONGODB_URI, dbName });
   await store.init();
-  return { store, cleanup: async () => { await store.dropDatabase?.(); await store.close(); } };
+  return {
+    store,
+    location: { kind, dbName },
+    cleanup: async () => { await store.connection().db.dropDatabase(); await store.close(); },
+  };
+}
+
+/** Opens, in another process, the store that `openBenchStore` made: `location` is its `location`. */
+export async function reopenBenchStore(location) {
+  const { createSqliteStore, createMongoStore } = await import(join(DIST, 'store/index.js'));
+  const store = location.kind === 'sqlite'
+    ? createSqliteStore({ file: location.file })
+    : createMongoStore({ uri: process.env.MONGODB_URI, dbName: location.dbName });
+  await store.init();
+  return store;
 }
 
 /**

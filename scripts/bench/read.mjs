@@ -1,19 +1,46 @@
 // Read case: stores N STIX indicators in one collection, then reads them
 // page by page, once through the store port and once through the TAXII
 // HTTP API of a hub on 127.0.0.1 (following `next`).
+import { fork } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, ipv4, openBenchStore, parseFlags, percentile } from './common.mjs';
+import { fileURLToPath } from 'node:url';
+import { DIST, ipv4, openBenchStore, parseFlags, percentile, reopenBenchStore } from './common.mjs';
 
 const flags = parseFlags(process.argv.slice(2));
+if (flags.serve !== undefined) {
+  await serve(JSON.parse(flags.serve), Number(flags.limit ?? 1000));
+} else {
+  await measure();
+}
+
+/**
+ * Serves the TAXII API on the store at `location` from this child process,
+ * as an API process of the hub does, and tells the parent its port. The
+ * client reads from the parent, so the two do not share a thread.
+ */
+async function serve(location, pageSize) {
+  const { createTaxiiRouter } = await import(join(DIST, 'taxii/index.js'));
+  const { createHttpApp } = await import(join(DIST, 'app/http.js'));
+  const { createLogger } = await import(join(DIST, 'app/logger.js'));
+  const store = await reopenBenchStore(location);
+  const logger = createLogger('silent');
+  const app = createHttpApp({
+    store, logger, isDraining: () => false,
+    routers: [createTaxiiRouter({ store, logger, publicUrl: 'http://127.0.0.1', title: 'bench', apiRootPath: 'hub', maxPageSize: pageSize, cursorSecret: 'bench-secret-bench-secret' })],
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  process.send({ port: server.address().port });
+  process.on('disconnect', () => process.exit(0));
+}
+
+async function measure() {
 const count = Number(flags.objects ?? 100_000);
 const pageSize = Number(flags.limit ?? 1000);
-const { createTaxiiRouter } = await import(join(DIST, 'taxii/index.js'));
-const { createHttpApp } = await import(join(DIST, 'app/http.js'));
-const { createLogger } = await import(join(DIST, 'app/logger.js'));
 const { buildIndicator, indicatorId, patternFor } = await import(join(DIST, 'stix/index.js'));
 
-const { store, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
+const { store, location, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
 const collectionId = '00000000-0000-4000-8000-00000000be01';
 await store.upsertCollection({ id: collectionId, alias: 'bench-read', title: 'Bench', canRead: true, canWrite: false, mediaTypes: ['application/stix+json;version=2.1'] });
 const identity = 'identity--00000000-0000-4000-8000-000000000001';
@@ -45,14 +72,14 @@ const storeSeconds = (performance.now() - started) / 1000;
 if (read !== count) throw new Error(`store read ${read} of ${count}`);
 
 // Through TAXII over HTTP.
-const logger = createLogger('silent');
-const app = createHttpApp({
-  store, logger, isDraining: () => false,
-  routers: [createTaxiiRouter({ store, logger, publicUrl: 'http://127.0.0.1', title: 'bench', apiRootPath: 'hub', maxPageSize: pageSize, cursorSecret: 'bench-secret-bench-secret' })],
+const child = fork(fileURLToPath(import.meta.url), ['--serve', JSON.stringify(location), '--limit', String(pageSize)], {
+  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
 });
-const server = app.listen(0, '127.0.0.1');
-await new Promise((resolve) => server.once('listening', resolve));
-const base = `http://127.0.0.1:${server.address().port}/taxii2/hub/collections/${collectionId}/objects/?limit=${pageSize}`;
+const { port } = await new Promise((resolve, reject) => {
+  child.once('message', resolve);
+  child.once('exit', (code) => reject(new Error(`server process exited with code ${code} before it listened`)));
+});
+const base = `http://127.0.0.1:${port}/taxii2/hub/collections/${collectionId}/objects/?limit=${pageSize}`;
 const latencies = [];
 let fetched = 0;
 let url = base;
@@ -68,7 +95,8 @@ for (;;) {
 }
 const httpSeconds = (performance.now() - started) / 1000;
 if (fetched !== count) throw new Error(`TAXII read ${fetched} of ${count}`);
-server.close();
+child.disconnect();
+await new Promise((resolve) => child.once('exit', resolve));
 await cleanup();
 latencies.sort((a, b) => a - b);
 writeSync(1, `${JSON.stringify({
@@ -80,3 +108,4 @@ writeSync(1, `${JSON.stringify({
   pageP95Ms: Number(percentile(latencies, 95).toFixed(1)),
 })}\n`);
 process.exit(0);
+}
