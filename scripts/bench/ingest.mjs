@@ -1,7 +1,9 @@
 // Ingest case: polls a generated text list of N IPv4 addresses from a local
 // HTTP server through the whole pipeline (fetch, parse, canonical values,
 // STIX, store), first into an empty collection, then again unchanged (the
-// server sends no validators, so the body is parsed and applied again).
+// server sends no validators; the hub sees that the body is the same as the
+// previous one and refreshes its sightings in one step), then with one line
+// removed (the body is parsed and applied again in full).
 import { createServer } from 'node:http';
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +20,10 @@ for (let i = 0; i < entries; i++) lines.push(ipv4(i));
 const body = Buffer.from(`# generated benchmark list\n${lines.join('\n')}\n`);
 lines.length = 0;
 
-const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(body));
+// The third poll lists every value but the first, so the body differs and is parsed again.
+const changedBody = Buffer.from(body.toString('latin1').replace(/\n[^\n]*\n/, '\n'), 'latin1');
+let served = body;
+const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(served));
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${server.address().port}/list.txt`;
 
@@ -38,6 +43,13 @@ const freshSeconds = (performance.now() - started) / 1000;
 started = performance.now();
 const again = await pollSource(deps, collectionId, source);
 const againSeconds = (performance.now() - started) / 1000;
+served = changedBody;
+started = performance.now();
+const changed = await pollSource(deps, collectionId, source);
+const changedSeconds = (performance.now() - started) / 1000;
+if (changed.outcome !== 'applied' || changed.withdrawn !== 1 || changed.unchangedList) {
+  throw new Error(`changed re-poll: ${JSON.stringify(changed)}`);
+}
 if (fresh.outcome !== 'applied' || fresh.created !== entries) throw new Error(`fresh poll: ${JSON.stringify(fresh)}`);
 if (again.outcome !== 'applied' || again.created !== 0) throw new Error(`re-poll: ${JSON.stringify(again)}`);
 
@@ -47,8 +59,10 @@ writeSync(1, `${JSON.stringify({
   entries,
   freshPerSecond: Math.round(entries / freshSeconds),
   repollPerSecond: Math.round(entries / againSeconds),
+  changedPerSecond: Math.round((entries - 1) / changedSeconds),
   freshSeconds: Number(freshSeconds.toFixed(2)),
   repollSeconds: Number(againSeconds.toFixed(2)),
+  changedSeconds: Number(changedSeconds.toFixed(2)),
   bodyMiB: Number((body.length / 2 ** 20).toFixed(1)),
   baselineRssMiB: baselineMiB,
   peakRssMiB: peakRssMiB(),

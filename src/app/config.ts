@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument, isNode, isSeq } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { loadSchemaValidator } from './schemas.js';
 import {
@@ -591,7 +591,10 @@ function buildCsvSettings(
     );
   }
   const comment = raw.comment ?? '#';
-  if (comment !== '' && (comment.includes('"') || comment.includes(delimiter) || /\s/.test(comment))) {
+  if (
+    comment !== '' &&
+    (comment.includes('"') || comment.includes(delimiter) || /\s/.test(comment))
+  ) {
     problems.push(
       `${where}/comment: ${JSON.stringify(comment)} cannot start comments because it contains a quote, the delimiter or whitespace; use a prefix such as "#", or "" for none`,
     );
@@ -601,7 +604,10 @@ function buildCsvSettings(
   const header = raw.header ?? fields === undefined;
   const checkRef = (ref: CsvColumnRef, key: string): void => {
     if (typeof ref === 'number') return;
-    if (fields !== undefined && !fields.some((name) => name.toLowerCase() === ref.trim().toLowerCase())) {
+    if (
+      fields !== undefined &&
+      !fields.some((name) => name.toLowerCase() === ref.trim().toLowerCase())
+    ) {
       problems.push(
         `${where}/${key}: column ${JSON.stringify(ref)} is not one of fields (${fields.join(', ')}); fix the name or use a 1-based position`,
       );
@@ -668,7 +674,9 @@ function buildJsonSettings(
       );
     }
     if (raw.value !== undefined) {
-      problems.push(`${where}/value: the preset ${raw.preset} picks its values itself; remove value`);
+      problems.push(
+        `${where}/value: the preset ${raw.preset} picks its values itself; remove value`,
+      );
     }
     if (format !== 'document') {
       problems.push(`${where}/format: the preset ${raw.preset} reads a document; remove format`);
@@ -862,7 +870,10 @@ function describeYamlError(
     .split('/')
     .slice(1)
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+    // Digits index a sequence, but stay a string key in a map (a CSV column position such as "3").
+    .map((part, index, parts) =>
+      /^\d+$/.test(part) && isSeq(doc.getIn(parts.slice(0, index), true)) ? Number(part) : part,
+    );
 
   let message = error.message ?? 'is invalid';
   if (error.keyword === 'additionalProperties') {

@@ -5,6 +5,8 @@
  *
  * Import this module directly; like `versions.ts` it is not in the index.
  */
+import { createHash } from 'node:crypto';
+
 import type { AgingRule, ExpireSummary, Store } from '../store/index.js';
 import type { ConfidenceRule } from './confidence.js';
 import { Screen, type ScreenSettings } from './screen.js';
@@ -89,9 +91,21 @@ export class CollectionProcessing {
   readonly withdrawal: WithdrawalPolicy;
   readonly versions: VersionContext;
   readonly agingRules: AgingRule[];
+  /**
+   * Digest of the screen settings. A poll whose list and screen are both the
+   * same as before keeps the same sightings, so the unchanged-list shortcut
+   * checks it. NOTE: allow-list files are named, not read, so a changed
+   * file only takes effect on sightings at the next changed list; views
+   * screen again at every render, so they apply it at once.
+   */
+  readonly fingerprint: string;
 
   constructor(settings: ProcessingSettings) {
     this.collectionId = settings.collectionId;
+    this.fingerprint = createHash('sha256')
+      .update(JSON.stringify(settings.screen))
+      .digest('base64url')
+      .slice(0, 16);
     this.screen = new Screen(settings.screen);
     this.withdrawal = settings.withdrawal;
     const sources = new Map(settings.sources.map((source) => [source.id, source] as const));

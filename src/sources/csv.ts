@@ -2,6 +2,8 @@
  * The `csv` source kind: delimited text (RFC 4180) with one or more
  * indicator columns, picked by header name or by 1-based position.
  */
+import { TextDecoder } from 'node:util';
+
 import type { RE2JS } from 're2js';
 
 import {
@@ -10,9 +12,7 @@ import {
   type CanonicalResult,
   type ValueType,
 } from '../processing/index.js';
-import { fetchFeed, redactUrl } from './fetch.js';
-import type { ReadContext, ReadResult, SourceEntry, SourceKind } from './kinds.js';
-import { SourceRejectedError } from './kinds.js';
+import type { SourceEntry } from './kinds.js';
 import { compileExtract, type InvalidExample } from './text-list.js';
 
 /** A column of a CSV body: its header or `fields` name, or its 1-based position. */
@@ -196,7 +196,7 @@ export function judgeValues(counts: {
       ok: false,
       reason:
         unmatched > 0
-          ? `${counts.invalid} invalid and ${unmatched} empty of ${read} values (more than half)`
+          ? `${counts.invalid} invalid and ${unmatched} missing of ${read} values (more than half)`
           : `${counts.invalid} of ${read} values are invalid (more than half)`,
     };
   }
@@ -377,12 +377,12 @@ class CsvTokenizer {
     }
   }
 
-  /** Feeds the characters held while matching a multi-character comment prefix back as data. */
+  /** Parses the characters buffered while matching a multi-character comment prefix as data. */
   private replayPrefix(next: string): void {
-    const held = this.prefix + next;
+    const buffered = this.prefix + next;
     this.prefix = '';
     this.state = 'fieldStart';
-    for (const ch of held) this.step(ch);
+    for (const ch of buffered) this.step(ch);
   }
 
   private endField(): void {
@@ -393,10 +393,10 @@ class CsvTokenizer {
   }
 
   private endRecord(): void {
-    const quoted = this.quoted || this.fields.length > 0;
+    const blankCandidate = !this.quoted && this.fields.length === 0;
     this.endField();
     const fields = this.fields;
-    if (!quoted && fields.length === 1 && fields[0] === '') this.emit({ kind: 'blank' });
+    if (blankCandidate && fields.length === 1 && fields[0] === '') this.emit({ kind: 'blank' });
     else this.emit({ kind: 'row', line: this.recordLine, fields });
     this.reset();
   }
@@ -493,18 +493,18 @@ class CsvRowReader {
     let names: string[] | undefined = settings.fields;
     let drop = settings.header;
     if (names === undefined && settings.header) {
-      const wanted = this.namedColumns();
+      const required = this.namedColumns();
       const fromComment =
         this.lastComment === undefined
           ? undefined
           : splitLine(this.lastComment.trimStart(), settings.delimiter);
-      if (wanted.every((name) => indexOfName(first, name) >= 0)) {
+      if (required.every((name) => indexOfName(first, name) >= 0)) {
         names = first;
-      } else if (fromComment && wanted.every((name) => indexOfName(fromComment, name) >= 0)) {
+      } else if (fromComment && required.every((name) => indexOfName(fromComment, name) >= 0)) {
         names = fromComment;
         drop = false;
       } else {
-        const missing = wanted.filter((name) => indexOfName(first, name) < 0);
+        const missing = required.filter((name) => indexOfName(first, name) < 0);
         this.stats.headerProblem = `column ${missing.map((m) => JSON.stringify(m)).join(', ')} not found in the header row (${first.join(', ')}); fix columns or skip, or set header: false and fields`;
         return true;
       }
@@ -587,8 +587,8 @@ class CsvRowReader {
 
 /** Finds a column name in a header, ignoring case and surrounding spaces. */
 function indexOfName(header: string[], name: string): number {
-  const wanted = name.trim().toLowerCase();
-  return header.findIndex((cell) => cell.trim().toLowerCase() === wanted);
+  const target = name.trim().toLowerCase();
+  return header.findIndex((cell) => cell.trim().toLowerCase() === target);
 }
 
 function skipMatches(rule: ResolvedSkip, fields: string[]): boolean {
@@ -636,46 +636,3 @@ export function judgeCsv(stats: CsvStats): { ok: true } | { ok: false; reason: s
   const skipped = stats.skipped > 0 ? ` (${stats.skipped} skipped by skip rules)` : '';
   return judgeValues({ ...stats, records: stats.rows, recordName: `rows${skipped}` });
 }
-
-export const csv: SourceKind = {
-  async read({ source, previous, userAgent }: ReadContext): Promise<ReadResult> {
-    const settings = source.csv;
-    if (!settings) throw new Error(`source ${source.id} has kind csv but no csv settings`);
-
-    const fetched = await fetchFeed(source.url, {
-      etag: previous?.etag,
-      lastModified: previous?.lastModified,
-      timeoutMs: source.timeoutMs,
-      maxBytes: source.maxBytes,
-      userAgent,
-    });
-    if (fetched.kind === 'not-modified') return { kind: 'not-modified' };
-
-    const { entries, stats } = await parseCsv(fetched.body, settings);
-    const judgement = judgeCsv(stats);
-    if (!judgement.ok) {
-      throw new SourceRejectedError(
-        `rejected the body of ${redactUrl(source.url)}: ${judgement.reason}`,
-      );
-    }
-    return {
-      kind: 'data',
-      entries,
-      objects: [],
-      stats: {
-        bytes: fetched.bytes(),
-        lines: stats.lines,
-        comments: stats.comments,
-        blank: stats.blank,
-        skipped: stats.skipped,
-        valid: stats.valid,
-        invalid: stats.invalid,
-        duplicates: stats.duplicates,
-        invalidExamples: stats.invalidExamples,
-      },
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      complete: true,
-    };
-  },
-};

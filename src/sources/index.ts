@@ -12,6 +12,34 @@ export {
   type TextListStats,
 } from './text-list.js';
 export {
+  judgeCsv,
+  MAX_RECORD_LENGTH,
+  parseCsv,
+  type CsvColumn,
+  type CsvColumnRef,
+  type CsvResult,
+  type CsvSettings,
+  type CsvSkipRule,
+  type CsvStats,
+} from './csv.js';
+export {
+  compileExpression,
+  judgeJson,
+  MAX_JSON_LINE_LENGTH,
+  parseJson,
+  type JsonResult,
+  type JsonSettings,
+  type JsonStats,
+} from './json.js';
+export {
+  GITHUB_META_IP_KEYS,
+  JSON_PRESETS,
+  PRESET_OPTIONS,
+  presetExpression,
+  type JsonPreset,
+  type JsonPresetOptions,
+} from './presets.js';
+export {
   SOURCE_KINDS,
   SourceRejectedError,
   type ReadContext,

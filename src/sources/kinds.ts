@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+
 import type { Logger } from 'pino';
 import type { ValueType } from '../processing/index.js';
 import type { ObjectVersionInput, SourceState } from '../store/index.js';
+import { judgeCsv, parseCsv, type CsvSettings } from './csv.js';
 import { fetchFeed, redactUrl } from './fetch.js';
+import { judgeJson, parseJson, type JsonSettings } from './json.js';
 import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
@@ -21,6 +25,8 @@ export interface ReadStats {
   valid: number;
   invalid: number;
   duplicates?: number;
+  /** Rows that a `skip` rule of a CSV source dropped; they count neither as valid nor invalid. */
+  skipped?: number;
   invalidExamples?: InvalidExample[];
   /** Pages requested from a paged source such as TAXII. */
   pages?: number;
@@ -38,6 +44,10 @@ export interface SourceSettings {
   maxBytes: number;
   /** The settings of a `taxii21` source; other kinds have none. */
   taxii21?: Taxii21Settings;
+  /** The settings of a `csv` source; other kinds have none. */
+  csv?: CsvSettings;
+  /** The settings of a `json` source; other kinds have none. */
+  json?: JsonSettings;
 }
 
 export interface ReadContext {
@@ -46,10 +56,26 @@ export interface ReadContext {
   previous?: SourceState;
   userAgent: string;
   logger: Logger;
+  /**
+   * Digest of the body of the previous complete, plausible poll. A kind that
+   * reads whole lists answers `unchanged` when the body has the same digest,
+   * without parsing it.
+   */
+  unchangedDigest?: string;
 }
 
 export type ReadResult =
   | { kind: 'not-modified' }
+  | {
+      /** The body is byte for byte the one whose digest was `unchangedDigest`. */
+      kind: 'unchanged';
+      bodyDigest: string;
+      bytes: number;
+      etag?: string;
+      lastModified?: string;
+      /** Parses the body after all, for when the shortcut cannot apply. */
+      parse: () => Promise<ReadResult>;
+    }
   | {
       kind: 'data';
       /** Values that become hub indicators (and reach the views). */
@@ -61,6 +87,8 @@ export type ReadResult =
       lastModified?: string;
       /** Kind-specific position to resume from on the next poll (stored with the source state). */
       cursor?: Record<string, unknown>;
+      /** SHA-256 of a whole-list body, for the next poll's `unchangedDigest`. */
+      bodyDigest?: string;
       /**
        * True when the read is the source's whole current list, so a value
        * missing from it has left the source. False for incremental reads
@@ -87,47 +115,151 @@ export class SourceRejectedError extends Error {
 }
 
 const textList: SourceKind = {
-  async read({ source, previous, userAgent }) {
-    const fetched = await fetchFeed(source.url, {
-      etag: previous?.etag,
-      lastModified: previous?.lastModified,
-      timeoutMs: source.timeoutMs,
-      maxBytes: source.maxBytes,
-      userAgent,
+  read(context) {
+    const { source } = context;
+    return readWholeList(context, async (body) => {
+      const parsed = await parseTextList(body, {
+        valueType: source.valueType,
+        extract: source.extract,
+        maxInvalidExamples: 5,
+      });
+      const { stats } = parsed;
+      const judgement = judgeBody(stats);
+      if (!judgement.ok) return { ok: false, reason: judgement.reason };
+      return {
+        ok: true,
+        entries: parsed.entries,
+        stats: {
+          lines: stats.lines,
+          comments: stats.comments,
+          blank: stats.blank,
+          unmatched: stats.unmatched,
+          valid: stats.valid,
+          invalid: stats.invalid,
+          duplicates: stats.duplicates,
+          invalidExamples: stats.invalidExamples,
+        },
+      };
     });
-    if (fetched.kind === 'not-modified') return { kind: 'not-modified' };
+  },
+};
 
-    const parsed = await parseTextList(fetched.body, {
-      valueType: source.valueType,
-      extract: source.extract,
-      maxInvalidExamples: 5,
-    });
-    const { stats } = parsed;
-    const judgement = judgeBody(stats);
-    if (!judgement.ok) {
+/** A parsed whole-list body: its entries and stats, or the reason it is unusable. */
+type ParsedList =
+  { ok: true; entries: SourceEntry[]; stats: ReadStats } | { ok: false; reason: string };
+
+/**
+ * Fetches a body that contains the source's whole list, with a conditional
+ * GET, and parses it. Throws `SourceRejectedError` when the parse finds the body
+ * unusable, so the poll changes nothing.
+ */
+async function readWholeList(
+  { source, previous, userAgent, unchangedDigest }: ReadContext,
+  parse: (body: AsyncIterable<Buffer>) => Promise<ParsedList>,
+): Promise<ReadResult> {
+  const fetched = await fetchFeed(source.url, {
+    etag: previous?.etag,
+    lastModified: previous?.lastModified,
+    timeoutMs: source.timeoutMs,
+    maxBytes: source.maxBytes,
+    userAgent,
+  });
+  if (fetched.kind === 'not-modified') return { kind: 'not-modified' };
+
+  // The body is kept while it is hashed, so that an unchanged one is never
+  // parsed; it is bounded by the source's maxBytes.
+  const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
+  for await (const chunk of fetched.body) {
+    chunks.push(chunk);
+    hash.update(chunk);
+  }
+  const bodyDigest = hash.digest('base64url');
+  const parseBody = async (): Promise<ReadResult> => {
+    const parsed = await parse(replay(chunks));
+    if (!parsed.ok) {
       throw new SourceRejectedError(
-        `rejected the body of ${redactUrl(source.url)}: ${judgement.reason}`,
+        `rejected the body of ${redactUrl(source.url)}: ${parsed.reason}`,
       );
     }
     return {
       kind: 'data',
       entries: parsed.entries,
       objects: [],
-      stats: {
-        bytes: fetched.bytes(),
-        lines: stats.lines,
-        comments: stats.comments,
-        blank: stats.blank,
-        unmatched: stats.unmatched,
-        valid: stats.valid,
-        invalid: stats.invalid,
-        duplicates: stats.duplicates,
-        invalidExamples: stats.invalidExamples,
-      },
+      stats: { bytes: fetched.bytes(), ...parsed.stats },
       etag: fetched.etag,
       lastModified: fetched.lastModified,
       complete: true,
+      bodyDigest,
     };
+  };
+  if (unchangedDigest === bodyDigest) {
+    return {
+      kind: 'unchanged',
+      bodyDigest,
+      bytes: fetched.bytes(),
+      etag: fetched.etag,
+      lastModified: fetched.lastModified,
+      parse: parseBody,
+    };
+  }
+  return parseBody();
+}
+
+/** Yields kept chunks again, as the body stream did. */
+async function* replay(chunks: readonly Buffer[]): AsyncIterable<Buffer> {
+  for (const chunk of chunks) yield chunk;
+}
+
+const csv: SourceKind = {
+  read(context) {
+    const settings = context.source.csv;
+    if (!settings) throw new Error(`source ${context.source.id} has kind csv but no csv settings`);
+    return readWholeList(context, async (body) => {
+      const { entries, stats } = await parseCsv(body, settings);
+      const judgement = judgeCsv(stats);
+      if (!judgement.ok) return judgement;
+      return {
+        ok: true,
+        entries,
+        stats: {
+          lines: stats.lines,
+          comments: stats.comments,
+          blank: stats.blank,
+          skipped: stats.skipped,
+          valid: stats.valid,
+          invalid: stats.invalid,
+          duplicates: stats.duplicates,
+          invalidExamples: stats.invalidExamples,
+        },
+      };
+    });
+  },
+};
+
+const json: SourceKind = {
+  read(context) {
+    const settings = context.source.json;
+    if (!settings)
+      throw new Error(`source ${context.source.id} has kind json but no json settings`);
+    return readWholeList(context, async (body) => {
+      const { entries, stats } = await parseJson(body, settings, context.source.valueType);
+      const judgement = judgeJson(stats);
+      if (!judgement.ok) return judgement;
+      return {
+        ok: true,
+        entries,
+        stats: {
+          lines: stats.lines,
+          blank: stats.blank,
+          unmatched: stats.unmatched,
+          valid: stats.valid,
+          invalid: stats.invalid,
+          duplicates: stats.duplicates,
+          invalidExamples: stats.invalidExamples,
+        },
+      };
+    });
   },
 };
 
@@ -135,4 +267,6 @@ const textList: SourceKind = {
 export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {
   'text-list': textList,
   taxii21,
+  csv,
+  json,
 };

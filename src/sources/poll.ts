@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { Logger } from 'pino';
 import {
   DEFAULT_SCREEN_SETTINGS,
@@ -80,6 +82,12 @@ export interface PollReport extends Partial<ReadStats> {
    * nothing and its validators are not kept, so the next poll fetches again.
    */
   plausible?: boolean;
+  /**
+   * True when the body was byte for byte that of the previous complete poll,
+   * with the same screen and settings: it was not parsed again, and the
+   * sightings that poll listed were refreshed in one step.
+   */
+  unchangedList?: boolean;
   error?: string;
 }
 
@@ -147,7 +155,69 @@ export async function pollSource(
     const kind = SOURCE_KINDS[source.kind];
     if (!kind) throw new Error(`unknown source kind ${JSON.stringify(source.kind)}`);
 
-    const result = await kind.read({ source, previous, userAgent: deps.userAgent, logger: log });
+    const processing = deps.processing ?? fallbackProcessing(collectionId, source);
+    const fingerprint = pollFingerprint(processing, source);
+    const shortcut = unchangedShortcut(previous, fingerprint);
+    let read = await kind.read({
+      source,
+      previous,
+      userAgent: deps.userAgent,
+      logger: log,
+      unchangedDigest: shortcut?.bodyDigest,
+    });
+    if (read.kind === 'unchanged' && shortcut !== undefined && previous !== undefined) {
+      const state: SourceState = {
+        ...previous,
+        etag: read.etag,
+        lastModified: read.lastModified,
+        lastSuccessAt: startedMicros,
+        cursor: withUnchanged(previous.cursor, fingerprint, read.bodyDigest, startedMicros),
+      };
+      Object.assign(report, { bytes: read.bytes, valid: previous.lastValidCount ?? 0 });
+      const applied = await deps.store.applyUnchangedPoll({
+        collectionId,
+        sourceId: source.id,
+        seenAt: startedMicros,
+        since: shortcut.at,
+        sightings: [],
+        buildIndicator: () => {
+          throw new Error('an unchanged list creates no indicator');
+        },
+        buildVersion: (change) => buildHubVersion(change, processing.versions),
+        missing: { withdrawAfter: processing.withdrawal.missesBeforeWithdrawal },
+        extraObjects: [],
+        state: { ...state, lastReport: { ...report, outcome: 'applied', durationMs: elapsed() } },
+      });
+      if (applied !== undefined) {
+        const aged = await processing.age(deps.store, now());
+        Object.assign(report, {
+          outcome: 'applied',
+          unchangedList: true,
+          plausible: true,
+          durationMs: elapsed(),
+          created: 0,
+          refreshed: applied.refreshed,
+          reactivated: 0,
+          missed: applied.missed ?? 0,
+          withdrawn: applied.withdrawn ?? 0,
+          merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
+          expired: aged?.expired ?? 0,
+          objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
+          conflicts: applied.objects.conflicts.length,
+        });
+        await deps.store.putSourceState({ ...state, lastReport: { ...report } });
+        log.info(
+          { durationMs: report.durationMs, count: report.valid, refreshed: report.refreshed },
+          'poll applied: the list is the same as the previous one',
+        );
+        return report;
+      }
+      // A value of the list expired since; only a full poll reactivates it.
+      read = await read.parse();
+    }
+    if (read.kind === 'unchanged') read = await read.parse();
+    const result = read;
+    if (result.kind === 'unchanged') throw new Error('parsing the body gave no data');
     if (result.kind === 'not-modified') {
       report.outcome = 'not-modified';
       report.durationMs = elapsed();
@@ -159,7 +229,6 @@ export async function pollSource(
       return report;
     }
     Object.assign(report, result.stats, { objectsRead: result.objects.length });
-    const processing = deps.processing ?? fallbackProcessing(collectionId, source);
 
     // Guards and allow-list run before storing: refused and allowed values
     // never become sightings, and split networks are stored as their remainders.
@@ -205,7 +274,15 @@ export async function pollSource(
       lastModified: plausible ? result.lastModified : previous?.lastModified,
       lastSuccessAt: startedMicros,
       lastValidCount: plausible ? result.stats.valid : previousValid,
-      cursor: result.cursor ?? previous?.cursor,
+      cursor:
+        withdraws && result.bodyDigest !== undefined
+          ? withUnchanged(
+              result.cursor ?? previous?.cursor,
+              fingerprint,
+              result.bodyDigest,
+              startedMicros,
+            )
+          : withUnchanged(result.cursor ?? previous?.cursor, undefined, undefined, startedMicros),
     };
     const buildVersion = (change: Parameters<typeof buildHubVersion>[0]) =>
       buildHubVersion(change, processing.versions);
@@ -303,4 +380,64 @@ function keep(
   sourceId: string,
 ): SourceState {
   return { ...(previous ?? {}), collectionId, sourceId };
+}
+
+/**
+ * Digest of what decides which sightings a list becomes besides its body:
+ * the screen and the source's parse settings.
+ */
+function pollFingerprint(processing: CollectionProcessing, source: PollSource): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        processing.fingerprint,
+        source.kind,
+        source.valueType,
+        source.extract?.source ?? null,
+        source.extract?.flags ?? null,
+        source.csv ?? null,
+        source.json ?? null,
+      ]),
+    )
+    .digest('base64url');
+}
+
+/** The cursor key of the unchanged-list shortcut. */
+const UNCHANGED_KEY = 'unchangedList';
+
+interface UnchangedMark {
+  /** Fingerprint and body digest of the last complete, plausible poll, as `fingerprint:digest`. */
+  digest: string;
+  /** Micros at which that poll started. */
+  at: number;
+}
+
+/** Returns the body digest that a read may match, when the fingerprint is the same. */
+function unchangedShortcut(
+  previous: SourceState | undefined,
+  fingerprint: string,
+): { bodyDigest: string; at: number } | undefined {
+  const mark = previous?.cursor?.[UNCHANGED_KEY] as UnchangedMark | undefined;
+  if (mark === undefined || typeof mark.digest !== 'string' || typeof mark.at !== 'number') {
+    return undefined;
+  }
+  const prefix = `${fingerprint}:`;
+  if (!mark.digest.startsWith(prefix)) return undefined;
+  return { bodyDigest: mark.digest.slice(prefix.length), at: mark.at };
+}
+
+/** Returns the cursor with the shortcut mark set, or removed when `bodyDigest` is undefined. */
+function withUnchanged(
+  cursor: Record<string, unknown> | undefined,
+  fingerprint: string | undefined,
+  bodyDigest: string | undefined,
+  at: number,
+): Record<string, unknown> | undefined {
+  const { [UNCHANGED_KEY]: _old, ...rest } = cursor ?? {};
+  void _old;
+  if (fingerprint === undefined || bodyDigest === undefined) {
+    return Object.keys(rest).length === 0 ? undefined : rest;
+  }
+  const mark: UnchangedMark = { digest: `${fingerprint}:${bodyDigest}`, at };
+  return { ...rest, [UNCHANGED_KEY]: mark };
 }

@@ -366,6 +366,20 @@ export interface Store {
   /** Applies one poll atomically: sightings, new indicators, extra objects and source state. */
   applyPoll(input: PollResultInput): Promise<PollResultSummary>;
   /**
+   * Applies a complete poll whose list is the same as that of the source's
+   * previous complete, plausible poll, which started at `since`: refreshes
+   * in one step the active sightings of the source that had no miss (those
+   * that poll listed), then applies `input`, whose `sightings` are empty, so
+   * that values missing from the list are counted and withdrawn as usual.
+   * `refreshed` counts the sightings refreshed. Returns undefined and
+   * changes nothing when a sighting of the source was withdrawn after
+   * `since` (by aging): listing its value again would reactivate it, which
+   * only `applyPoll` does.
+   */
+  applyUnchangedPoll(
+    input: PollResultInput & { since: number },
+  ): Promise<PollResultSummary | undefined>;
+  /**
    * Lists the active values of a collection (those with at least one active
    * sighting), optionally of some value types only, ordered by type then
    * value. `sources` names the sources of the active sightings only.

@@ -459,7 +459,9 @@ describe('taxii21 source configuration', () => {
   it('rejects an unknown kind and taxii21 keys on a text list', () => {
     expect(
       problems(`  - { id: a, kind: taxii, url: http://127.0.0.1:9/, interval: 1h }\n`),
-    ).toEqual([expect.stringMatching(/kind.*must be one of "text-list", "taxii21"/)]);
+    ).toEqual([
+      expect.stringMatching(/kind.*must be one of "text-list", "csv", "json", "taxii21"/),
+    ]);
     expect(
       problems(
         `  - { id: a, kind: text-list, url: http://127.0.0.1:9/, interval: 1h, limit: 5 }\n`,

@@ -1333,6 +1333,91 @@ export function runStoreContract(
         return (await store.listIndicatorEntries(collectionId)).map((entry) => entry.value);
       }
 
+      describe('unchanged poll', () => {
+        function unchanged(
+          collectionId: string,
+          seenAt: number,
+          since: number,
+          build: (change: IndicatorChange) => ObjectVersionInput,
+          withdrawAfter: number,
+        ): Promise<PollResultSummary | undefined> {
+          return store.applyUnchangedPoll({
+            ...pollInput(collectionId, 'feed-a', seenAt, [], {
+              buildVersion: build,
+              missing: { withdrawAfter },
+            }),
+            since,
+          });
+        }
+
+        async function lastSeen(collectionId: string): Promise<Record<string, number>> {
+          const entries = await store.listIndicatorEntries(collectionId);
+          return Object.fromEntries(entries.map((entry) => [entry.value, entry.lastSeen]));
+        }
+
+        it('refreshes what the previous poll listed', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 1);
+
+          const summary = await unchanged(collectionId, 2_000, 1_000, build, 1);
+
+          expect(summary?.refreshed).toBe(2);
+          expect(summary?.created).toBe(0);
+          expect(summary?.withdrawn).toBe(0);
+          expect(await lastSeen(collectionId)).toEqual({ '10.0.0.1': 2_000, '10.0.0.2': 2_000 });
+          expect(changes.map((change) => change.kind)).toEqual(['created', 'created']);
+          expect((await store.getSourceState(collectionId, 'feed-a'))?.lastSuccessAt).toBe(2_000);
+        });
+
+        it('keeps counting misses of values no longer listed', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 3);
+          // 10.0.0.2 is missed once; the next lists are the same as this one.
+          await poll(collectionId, 'feed-a', 2_000, ['10.0.0.1'], build, 3);
+
+          const third = await unchanged(collectionId, 3_000, 2_000, build, 3);
+          expect(third?.refreshed).toBe(1);
+          expect(third?.missed).toBe(1);
+          expect(await lastSeen(collectionId)).toEqual({ '10.0.0.1': 3_000, '10.0.0.2': 1_000 });
+
+          const fourth = await unchanged(collectionId, 4_000, 3_000, build, 3);
+          expect(fourth?.withdrawn).toBe(1);
+          expect(await activeValues(collectionId)).toEqual(['10.0.0.1']);
+          expect(changes.at(-1)?.kind).toBe('withdrawn');
+        });
+
+        it('declines after an expiry', async () => {
+          const collectionId = newCollectionId();
+          const { build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1', '10.0.0.2'], build, 1);
+          await store.expireSightings({
+            collectionId,
+            now: 1_500,
+            rules: [{ sourceId: 'feed-a', basis: 'first-seen', maxAgeMicros: 100 }],
+            buildVersion: build,
+          });
+
+          const summary = await unchanged(collectionId, 2_000, 1_000, build, 1);
+
+          expect(summary).toBeUndefined();
+          expect(await activeValues(collectionId)).toEqual([]);
+          expect((await store.getSourceState(collectionId, 'feed-a'))?.lastSuccessAt).toBe(1_000);
+        });
+
+        it('leaves other sources alone', async () => {
+          const collectionId = newCollectionId();
+          const { build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+          await poll(collectionId, 'feed-b', 1_000, ['10.0.0.9'], build, 1);
+
+          await unchanged(collectionId, 2_000, 1_000, build, 1);
+
+          expect(await lastSeen(collectionId)).toEqual({ '10.0.0.1': 2_000, '10.0.0.9': 1_000 });
+        });
+      });
+
       it('created change carries the sighting', async () => {
         const collectionId = newCollectionId();
         const { changes, build } = recorder();

@@ -65,6 +65,18 @@ export class PollCollections {
     this.states = db.collection<SourceStateDoc>(COLLECTIONS.sourceStates);
   }
 
+  /** See `Store.applyUnchangedPoll`. Replaying it after a crash completes it. */
+  async applyUnchanged(
+    input: PollResultInput & { since: number },
+  ): Promise<PollResultSummary | undefined> {
+    const { collectionId, sourceId, seenAt, since } = input;
+    if (await this.sightings.withdrawnAfter(collectionId, sourceId, since)) return undefined;
+    const refreshed = await this.sightings.refreshListed(collectionId, sourceId, seenAt);
+    const summary = await this.apply({ ...input, sightings: [] });
+    summary.refreshed = refreshed;
+    return summary;
+  }
+
   async apply(input: PollResultInput): Promise<PollResultSummary> {
     const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {

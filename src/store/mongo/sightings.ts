@@ -48,6 +48,27 @@ export class SightingCollection {
     return found;
   }
 
+  /** Returns whether a sighting of the source was withdrawn after `since`. */
+  async withdrawnAfter(collectionId: string, sourceId: string, since: number): Promise<boolean> {
+    const doc = await this.sightings.findOne(
+      { collection_id: collectionId, source_id: sourceId, withdrawn_at: { $gt: since } },
+      { projection: { _id: 1 } },
+    );
+    return doc !== null;
+  }
+
+  /**
+   * Moves `last_seen` to `seenAt` on the active sightings of the source that
+   * have no miss, and returns how many match.
+   */
+  async refreshListed(collectionId: string, sourceId: string, seenAt: number): Promise<number> {
+    const result = await this.sightings.updateMany(
+      { collection_id: collectionId, source_id: sourceId, withdrawn_at: null, missed: 0 },
+      { $max: { last_seen: seenAt } },
+    );
+    return result.matchedCount;
+  }
+
   /** Reads every sighting, of any source, of the given values. */
   async readValues(
     collectionId: string,

@@ -237,6 +237,13 @@ export class MongoStore implements Store {
   }
 
   /** Applies a poll; see `PollCollections.apply` for what a failure midway leaves. */
+  async applyUnchangedPoll(
+    input: PollResultInput & { since: number },
+  ): Promise<PollResultSummary | undefined> {
+    this.assertReady();
+    return this.guard('applyUnchangedPoll', () => this.poll.applyUnchanged(input));
+  }
+
   async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
     this.assertReady();
     return this.guard('applyPoll', () => this.poll.apply(input));

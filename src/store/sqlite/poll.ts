@@ -101,6 +101,8 @@ export class PollTables {
   private readonly agedLastSeen: Database.Statement<[string, string, number], CandidateRow>;
   private readonly countMiss: Database.Statement<[string, string, string, string]>;
   private readonly withdraw: Database.Statement<[number, string, string, string, string, string]>;
+  private readonly withdrawnAfter: Database.Statement<[string, string, number], { one: number }>;
+  private readonly refreshListed: Database.Statement<[number, string, string]>;
 
   constructor(
     db: Database.Database,
@@ -160,6 +162,15 @@ export class PollTables {
     this.withdraw = db.prepare(
       `UPDATE sightings SET withdrawn_at = ?, withdrawal_reason = ?
        WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
+    );
+    this.withdrawnAfter = db.prepare(
+      `SELECT 1 AS one FROM sightings
+       WHERE collection_id = ? AND source_id = ? AND withdrawn_at > ? LIMIT 1`,
+    );
+    // Active sightings without a miss are those the previous complete poll listed.
+    this.refreshListed = db.prepare(
+      `UPDATE sightings SET last_seen = max(last_seen, ?)
+       WHERE collection_id = ? AND source_id = ? AND withdrawn_at IS NULL AND missed = 0`,
     );
     this.readState = db.prepare(
       `SELECT etag, last_modified AS lastModified, last_success_at AS lastSuccessAt,
@@ -309,6 +320,17 @@ export class PollTables {
     mergeObjects(summary.objects, batch.objects);
     mergeObjects(summary.objects, this.objects.put(collectionId, input.extraObjects));
     this.putState(input.state);
+    return summary;
+  }
+
+  /** See `Store.applyUnchangedPoll`; call inside a write transaction. */
+  applyUnchanged(input: PollResultInput & { since: number }): PollResultSummary | undefined {
+    const { collectionId, sourceId, seenAt } = input;
+    if (this.withdrawnAfter.get(collectionId, sourceId, input.since) !== undefined)
+      return undefined;
+    const refreshed = this.refreshListed.run(seenAt, collectionId, sourceId).changes;
+    const summary = this.apply({ ...input, sightings: [] });
+    summary.refreshed = refreshed;
     return summary;
   }
 

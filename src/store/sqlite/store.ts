@@ -197,6 +197,13 @@ export class SqliteStore implements Store {
     return this.guard(() => p.purgeStatuses.run(requestedBefore).changes);
   }
 
+  async applyUnchangedPoll(
+    input: PollResultInput & { since: number },
+  ): Promise<PollResultSummary | undefined> {
+    const p = this.statements();
+    return this.guard(() => p.applyUnchanged.immediate(input));
+  }
+
   async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
     const p = this.statements();
     return this.guard(() => p.applyPoll.immediate(input));
@@ -340,6 +347,9 @@ class Prepared {
     (collectionId: string, objects: ObjectVersionInput[]) => PutObjectsResult
   >;
   readonly applyPoll: Database.Transaction<(input: PollResultInput) => PollResultSummary>;
+  readonly applyUnchanged: Database.Transaction<
+    (input: PollResultInput & { since: number }) => PollResultSummary | undefined
+  >;
   readonly expireSightings: Database.Transaction<(input: ExpireInput) => ExpireSummary>;
   readonly deleteVersions: Database.Transaction<(deletion: ObjectDeletion) => number>;
   readonly putStatus: Database.Statement<[string, number, string]>;
@@ -411,6 +421,9 @@ class Prepared {
       this.objects.put(collectionId, objects),
     );
     this.applyPoll = db.transaction((input: PollResultInput) => this.poll.apply(input));
+    this.applyUnchanged = db.transaction((input: PollResultInput & { since: number }) =>
+      this.poll.applyUnchanged(input),
+    );
     this.expireSightings = db.transaction((input: ExpireInput) => this.poll.expire(input));
     this.deleteVersions = db.transaction((deletion: ObjectDeletion) =>
       this.objects.deleteVersions(deletion),
