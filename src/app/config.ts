@@ -36,7 +36,9 @@ import {
   type JsonPreset,
   type JsonPresetOptions,
   type JsonSettings,
+  type MispSettings,
   type Taxii21Settings,
+  DEFAULT_MISP_SETTINGS,
 } from '../sources/index.js';
 import {
   checkNetwork,
@@ -60,7 +62,7 @@ import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
 export type SourceValueType = 'auto' | ValueType;
-export type SourceKindName = 'text-list' | 'taxii21' | 'csv' | 'json';
+export type SourceKindName = 'text-list' | 'taxii21' | 'csv' | 'json' | 'stix-bundle' | 'misp-feed';
 
 export interface SourceConfig {
   id: string;
@@ -86,10 +88,17 @@ export interface SourceConfig {
   csv?: CsvSettings;
   /** Set for a json source, with a preset already turned into its expression. */
   json?: JsonSettings;
+  /** Set for a misp-feed source. */
+  misp?: MispSettings;
   /** Weight 0-1 of the source in the collection's confidence rule. Default 1. */
   confidenceWeight?: number;
   /** When the source's values age out. Default: never. */
   aging?: SourceAging;
+  /**
+   * `allow-list`: the source's values join the collection's allow-list
+   * instead of becoming indicators. Default `block`.
+   */
+  role?: 'block' | 'allow-list';
 }
 
 /** A view as the collection YAML declares it, resolved; see `src/views/spec.ts`. */
@@ -325,6 +334,10 @@ interface RawSource {
   labels?: string[];
   timeout?: string;
   maxBytes?: number;
+  // misp-feed only.
+  toIdsOnly?: boolean;
+  concurrency?: number;
+  maxEntries?: number;
   // taxii21 only.
   apiRoot?: string;
   collectionId?: string;
@@ -426,7 +439,15 @@ function loadCollectionFile(
       source.kind === 'taxii21'
         ? buildTaxii21Source(plain, raw.tlp ?? 'clear', dirname(file), env, where, problems)
         : buildListSource(plain, raw.tlp ?? 'clear', dirname(file), where, problems);
-    if (built) sources.push({ ...built, confidenceWeight: extra.weight, aging: extra.aging });
+    const role = (source as { role?: 'block' | 'allow-list' }).role;
+    if (built) {
+      sources.push({
+        ...built,
+        confidenceWeight: extra.weight,
+        aging: extra.aging,
+        ...(role === undefined ? {} : { role }),
+      });
+    }
   });
   const processing = collectionProcessing(raw, dirname(file), file, problems);
 
@@ -562,6 +583,18 @@ function buildListSource(
   if (raw.kind === 'json') {
     const json = buildJsonSettings(raw, where, problems);
     return source && json && { ...source, json };
+  }
+  if (raw.kind === 'misp-feed') {
+    return (
+      source && {
+        ...source,
+        misp: {
+          toIdsOnly: raw.toIdsOnly ?? DEFAULT_MISP_SETTINGS.toIdsOnly,
+          concurrency: raw.concurrency ?? DEFAULT_MISP_SETTINGS.concurrency,
+          maxEntries: raw.maxEntries ?? DEFAULT_MISP_SETTINGS.maxEntries,
+        },
+      }
+    );
   }
   return source;
 }
@@ -846,7 +879,7 @@ function buildTaxii21Source(
 
 /** Allowed values of the `discriminator` tags of collection.schema.json, for error messages. */
 const TAG_VALUES: Record<string, string[]> = {
-  kind: ['text-list', 'csv', 'json', 'taxii21'],
+  kind: ['text-list', 'csv', 'json', 'stix-bundle', 'misp-feed', 'taxii21'],
   type: ['basic', 'bearer'],
 };
 

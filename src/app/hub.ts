@@ -8,7 +8,7 @@ import type { Store } from '../store/index.js';
 import type { CollectionConfig, Config } from './config.js';
 import { createHttpApp, hubRequestListener } from './http.js';
 import { PollMetrics } from './metrics.js';
-import { processingFor } from './processing.js';
+import { processingFor, refreshAllowSources } from './processing.js';
 import { openStore, type OpenedStore } from './store.js';
 import { pollSource, type PollReport } from '../sources/index.js';
 import { createTaxiiRouter } from '../taxii/index.js';
@@ -214,6 +214,7 @@ function createPoller(
       logger.warn({ collectionId, sourceId }, 'poll requested for a source that is not configured');
       return undefined;
     }
+    await refreshAllowSources(collection, opened.store);
     const report = await pollSource(
       { store: opened.store, logger, userAgent: USER_AGENT, processing: processingFor(collection) },
       collectionId,

@@ -1,4 +1,6 @@
 import { CollectionProcessing } from '../processing/policy.js';
+import { storedAllowEntries } from '../sources/index.js';
+import type { Store } from '../store/index.js';
 import type { CollectionConfig } from './config.js';
 
 const compiled = new WeakMap<CollectionConfig, CollectionProcessing>();
@@ -30,4 +32,21 @@ export function processingFor(collection: CollectionConfig): CollectionProcessin
     compiled.set(collection, processing);
   }
   return processing;
+}
+
+/**
+ * Loads the current values of the collection's allow-list sources from the
+ * store into its screen. Any worker may have polled them, so this runs
+ * before each poll and each render; it costs one state read per source.
+ */
+export async function refreshAllowSources(
+  collection: CollectionConfig,
+  store: Store,
+): Promise<void> {
+  const processing = processingFor(collection);
+  for (const source of collection.sources) {
+    if (source.role !== 'allow-list') continue;
+    const state = await store.getSourceState(collection.id, source.id);
+    processing.setSourceAllowList(source.id, storedAllowEntries(state));
+  }
 }

@@ -11,7 +11,7 @@ import { formatCefLine } from '../views/formats/cef.js';
 import { renderCollectionViews, type ViewTlp } from '../views/index.js';
 import type { CollectionConfig, Config } from './config.js';
 import type { PollMetrics } from './metrics.js';
-import { processingFor } from './processing.js';
+import { processingFor, refreshAllowSources } from './processing.js';
 
 export interface ViewPublisherOptions {
   /** Wait after a change before rendering, in ms, so that changes close together share a render. Default 2000. */
@@ -132,6 +132,7 @@ export class ViewPublisher {
   private async render(collection: CollectionConfig): Promise<void> {
     const record = await this.store.getCollection(collection.id);
     if (!record) return;
+    await refreshAllowSources(collection, this.store);
     const processing = processingFor(collection);
     const started = performance.now();
     const { results, failures } = await renderCollectionViews(

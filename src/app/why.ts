@@ -10,7 +10,7 @@ import { encodedValues } from '../views/data.js';
 import { DEFAULT_VALUE_TYPES } from '../views/kinds.js';
 import { filterEntries, toViewEntries, type FilterCounts } from '../views/select.js';
 import type { CollectionConfig, Config } from './config.js';
-import { processingFor } from './processing.js';
+import { processingFor, refreshAllowSources } from './processing.js';
 
 export interface ValueExplanation {
   collectionId: string;
@@ -64,6 +64,7 @@ export async function explainValue(
   explanation.valueType = parsed.type;
   explanation.value = parsed.value;
 
+  await refreshAllowSources(collection, store);
   const processing = processingFor(collection);
   const sightings = await store.listSightings(collection.id, parsed.type, parsed.value);
   explanation.sightings = sightings.map((s) => ({

@@ -87,7 +87,8 @@ export interface ProcessingSettings {
 /** A collection's compiled processing policy. */
 export class CollectionProcessing {
   readonly collectionId: string;
-  readonly screen: Screen;
+  /** The guards and allow-list, rebuilt when an allow-list source changes its values. */
+  screen: Screen;
   readonly withdrawal: WithdrawalPolicy;
   readonly versions: VersionContext;
   readonly agingRules: AgingRule[];
@@ -98,14 +99,15 @@ export class CollectionProcessing {
    * file only takes effect on sightings at the next changed list; views
    * screen again at every render, so they apply it at once.
    */
-  readonly fingerprint: string;
+  fingerprint: string;
+  private readonly screenSettings: ScreenSettings;
+  /** Values of the sources whose role is `allow-list`, by source id. */
+  private readonly sourceAllowLists = new Map<string, readonly string[]>();
 
   constructor(settings: ProcessingSettings) {
     this.collectionId = settings.collectionId;
-    this.fingerprint = createHash('sha256')
-      .update(JSON.stringify(settings.screen))
-      .digest('base64url')
-      .slice(0, 16);
+    this.screenSettings = settings.screen;
+    this.fingerprint = screenFingerprint(settings.screen);
     this.screen = new Screen(settings.screen);
     this.withdrawal = settings.withdrawal;
     const sources = new Map(settings.sources.map((source) => [source.id, source] as const));
@@ -126,6 +128,32 @@ export class CollectionProcessing {
     this.agingRules = settings.sources.flatMap((source) =>
       agingRules(source.id, source.aging, source.confidence),
     );
+  }
+
+  /**
+   * Sets the values that an allow-list source lists now and rebuilds the
+   * screen when they changed. Returns whether they changed.
+   */
+  setSourceAllowList(sourceId: string, values: readonly string[]): boolean {
+    const before = this.sourceAllowLists.get(sourceId) ?? [];
+    if (before.length === values.length && before.every((value, i) => value === values[i])) {
+      return false;
+    }
+    if (values.length === 0) this.sourceAllowLists.delete(sourceId);
+    else this.sourceAllowLists.set(sourceId, [...values]);
+    const extra = [...this.sourceAllowLists.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([, list]) => list);
+    const settings: ScreenSettings = {
+      ...this.screenSettings,
+      allowList: {
+        ...this.screenSettings.allowList,
+        entries: [...this.screenSettings.allowList.entries, ...extra],
+      },
+    };
+    this.screen = new Screen(settings);
+    this.fingerprint = screenFingerprint(settings);
+    return true;
   }
 
   /**
@@ -215,3 +243,7 @@ export function parseAgingSpec(text: string): AgingSpec {
 }
 
 export const NO_AGING: SourceAging = { default: { basis: 'never' }, byType: {} };
+
+function screenFingerprint(settings: ScreenSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('base64url').slice(0, 16);
+}

@@ -51,6 +51,7 @@ export {
 } from './kinds.js';
 export {
   pollSource,
+  storedAllowEntries,
   type PollDeps,
   type PollOutcome,
   type PollReport,
@@ -63,3 +64,11 @@ export {
   type Taxii21Settings,
 } from './taxii21.js';
 export { TaxiiRequestError, type TlsFiles } from './taxii21-http.js';
+export { mispFeedKind, DEFAULT_MISP_SETTINGS, type MispSettings } from './misp.js';
+export {
+  stixBundleKind,
+  parseStixBundle,
+  upgradeObject,
+  BundleSyntaxError,
+  type StixBundleStats,
+} from './stix-bundle.js';

@@ -5,6 +5,9 @@ import type { ValueType } from '../processing/index.js';
 import type { ObjectVersionInput, SourceState } from '../store/index.js';
 import { judgeCsv, parseCsv, type CsvSettings } from './csv.js';
 import { fetchFeed, redactUrl } from './fetch.js';
+import { mispFeedKind, type MispSettings } from './misp.js';
+import { SourceRejectedError } from './rejected.js';
+import { stixBundleKind } from './stix-bundle.js';
 import { judgeJson, parseJson, type JsonSettings } from './json.js';
 import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
@@ -30,6 +33,10 @@ export interface ReadStats {
   invalidExamples?: InvalidExample[];
   /** Pages requested from a paged source such as TAXII. */
   pages?: number;
+  /** STIX objects found in a bundle, valid or not. */
+  objectsFound?: number;
+  /** STIX 2.0 objects upgraded to 2.1. */
+  upgraded?: number;
 }
 
 /** The settings of a source that every kind understands; kinds read their own keys too. */
@@ -48,6 +55,8 @@ export interface SourceSettings {
   csv?: CsvSettings;
   /** The settings of a `json` source; other kinds have none. */
   json?: JsonSettings;
+  /** The settings of a `misp-feed` source; other kinds have none. */
+  misp?: Partial<MispSettings>;
 }
 
 export interface ReadContext {
@@ -106,13 +115,8 @@ export interface SourceKind {
   read(context: ReadContext): Promise<ReadResult>;
 }
 
-/** A body that arrived but is unusable: an HTML page, no valid entry, mostly invalid lines. */
-export class SourceRejectedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourceRejectedError';
-  }
-}
+// Defined in its own module, so that kind modules can import it without an import cycle.
+export { SourceRejectedError };
 
 const textList: SourceKind = {
   read(context) {
@@ -269,4 +273,6 @@ export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {
   taxii21,
   csv,
   json,
+  'stix-bundle': stixBundleKind,
+  'misp-feed': mispFeedKind,
 };

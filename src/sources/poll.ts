@@ -27,6 +27,17 @@ export interface PollSource extends SourceSettings {
   tlp: TlpLevel;
   indicatorTypes: readonly string[];
   labels: readonly string[];
+  /** `allow-list`: the values join the collection's allow-list instead of becoming indicators. */
+  role?: 'block' | 'allow-list';
+}
+
+/** The cursor key under which an allow-list source keeps its current values. */
+export const ALLOW_ENTRIES_KEY = 'allowEntries';
+
+/** Returns the values an allow-list source stored at its last applied poll. */
+export function storedAllowEntries(state: SourceState | undefined): string[] {
+  const values = state?.cursor?.[ALLOW_ENTRIES_KEY];
+  return Array.isArray(values) ? values.filter((value) => typeof value === 'string') : [];
 }
 
 export interface PollDeps {
@@ -88,6 +99,8 @@ export interface PollReport extends Partial<ReadStats> {
    * sightings that poll listed were refreshed in one step.
    */
   unchangedList?: boolean;
+  /** For an allow-list source: the entries it now adds to the collection's allow-list. */
+  allowEntries?: number;
   error?: string;
 }
 
@@ -157,7 +170,8 @@ export async function pollSource(
 
     const processing = deps.processing ?? fallbackProcessing(collectionId, source);
     const fingerprint = pollFingerprint(processing, source);
-    const shortcut = unchangedShortcut(previous, fingerprint);
+    const shortcut =
+      source.role === 'allow-list' ? undefined : unchangedShortcut(previous, fingerprint);
     let read = await kind.read({
       source,
       previous,
@@ -229,6 +243,13 @@ export async function pollSource(
       return report;
     }
     Object.assign(report, result.stats, { objectsRead: result.objects.length });
+    if (source.role === 'allow-list') {
+      return await applyAllowList(deps, processing, source, result, previous, report, {
+        startedMicros,
+        elapsed,
+        log,
+      });
+    }
 
     // Guards and allow-list run before storing: refused and allowed values
     // never become sightings, and split networks are stored as their remainders.
@@ -397,6 +418,7 @@ function pollFingerprint(processing: CollectionProcessing, source: PollSource): 
         source.extract?.flags ?? null,
         source.csv ?? null,
         source.json ?? null,
+        source.misp ?? null,
       ]),
     )
     .digest('base64url');
@@ -440,4 +462,60 @@ function withUnchanged(
   }
   const mark: UnchangedMark = { digest: `${fingerprint}:${bodyDigest}`, at };
   return { ...rest, [UNCHANGED_KEY]: mark };
+}
+
+/**
+ * Applies a poll of an allow-list source: its values replace the source's
+ * allow entries in the collection's screen. A poll whose valid count fell
+ * too far is held, as for blocklists, so a truncated list allows less
+ * rather than nothing. No indicator is written.
+ */
+async function applyAllowList(
+  deps: PollDeps,
+  processing: CollectionProcessing,
+  source: PollSource,
+  result: {
+    entries: SourceEntry[];
+    stats: ReadStats;
+    etag?: string;
+    lastModified?: string;
+    complete: boolean;
+  },
+  previous: SourceState | undefined,
+  report: PollReport,
+  context: { startedMicros: number; elapsed: () => number; log: Logger },
+): Promise<PollReport> {
+  const previousValid = previous?.lastValidCount;
+  const plausible =
+    previousValid === undefined ||
+    result.stats.valid >= previousValid * (1 - processing.withdrawal.maxDrop);
+  const values = [...new Set(result.entries.map((entry) => entry.value))].sort();
+  const kept = plausible ? values : storedAllowEntries(previous);
+  Object.assign(report, {
+    outcome: 'applied',
+    plausible,
+    allowEntries: kept.length,
+    durationMs: context.elapsed(),
+  });
+  const state: SourceState = {
+    collectionId: report.collectionId,
+    sourceId: source.id,
+    etag: plausible ? result.etag : previous?.etag,
+    lastModified: plausible ? result.lastModified : previous?.lastModified,
+    lastSuccessAt: context.startedMicros,
+    lastValidCount: plausible ? result.stats.valid : previousValid,
+    cursor: { ...(previous?.cursor ?? {}), [ALLOW_ENTRIES_KEY]: kept },
+    lastReport: { ...report },
+  };
+  await deps.store.putSourceState(state);
+  processing.setSourceAllowList(source.id, kept);
+  if (plausible) {
+    context.log.info({ count: kept.length }, 'allow-list source applied');
+  } else {
+    context.log.warn(
+      { count: result.stats.valid, previousCount: previousValid },
+      'allow-list poll held as implausible: its valid count fell too far, so the previous entries stay',
+    );
+  }
+  return report;
 }

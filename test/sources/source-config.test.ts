@@ -288,7 +288,7 @@ describe('json source config', () => {
 `);
     expect(problems).toEqual([
       expect.stringMatching(
-        /:6:11 \/sources\/0: kind must be one of "text-list", "csv", "json", "taxii21" \(value "xml"\)$/,
+        /:6:11 \/sources\/0: kind must be one of "text-list", "csv", "json", "stix-bundle", "misp-feed", "taxii21" \(value "xml"\)$/,
       ),
     ]);
   });

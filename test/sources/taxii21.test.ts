@@ -460,7 +460,9 @@ describe('taxii21 source configuration', () => {
     expect(
       problems(`  - { id: a, kind: taxii, url: http://127.0.0.1:9/, interval: 1h }\n`),
     ).toEqual([
-      expect.stringMatching(/kind.*must be one of "text-list", "csv", "json", "taxii21"/),
+      expect.stringMatching(
+        /kind.*must be one of "text-list", "csv", "json", "stix-bundle", "misp-feed", "taxii21"/,
+      ),
     ]);
     expect(
       problems(

@@ -1,0 +1,735 @@
+/**
+ * The `misp-feed` source kind: reads a MISP feed, a directory that contains
+ * `manifest.json` (events keyed by UUID, each with its `timestamp`) and one
+ * `<uuid>.json` file per event. Only events whose manifest timestamp differs
+ * from the one stored in the cursor are fetched. The cursor keeps the values
+ * of every other event, so each read still returns the feed's whole list.
+ *
+ * `hashes.csv` is not read. It lists `md5(value),event_uuid` per attribute
+ * (some feeds swap the columns), which cannot show whether an event is
+ * unchanged: a changed `to_ids` flag, a deleted attribute or a new TLP tag
+ * leaves the value hashes as they were. The manifest timestamp changes in
+ * each of these cases, so the manifest alone decides which events to fetch.
+ */
+import { createHash } from 'node:crypto';
+
+import {
+  canonicalize,
+  detectValueType,
+  type CanonicalResult,
+  type ValueType,
+} from '../processing/index.js';
+import { isTlpLevel, type TlpLevel } from '../stix/tlp.js';
+import { fetchFeed, redactUrl } from './fetch.js';
+import { SourceRejectedError } from './rejected.js';
+import {
+  type ReadContext,
+  type ReadResult,
+  type ReadStats,
+  type SourceEntry,
+  type SourceKind,
+  type SourceSettings,
+} from './kinds.js';
+import type { InvalidExample } from './text-list.js';
+
+/** Settings of a `misp-feed` source. */
+export interface MispSettings {
+  /** Take only attributes whose `to_ids` flag is set (default); false takes every attribute. */
+  toIdsOnly: boolean;
+  /** Event files fetched at the same time, 1 to 16; default 4. */
+  concurrency: number;
+  /**
+   * Maximum number of values kept in the cursor over all events. A read that
+   * would keep more fails, because the cursor is stored with the source state.
+   * Default 100,000.
+   */
+  maxEntries: number;
+}
+
+export const DEFAULT_MISP_SETTINGS: Readonly<MispSettings> = {
+  toIdsOnly: true,
+  concurrency: 4,
+  // NOTE: an estimate. A cursor entry takes about 40 bytes for an IP address
+  // and about 100 for a SHA-256 hash, so 100,000 entries stay well below the
+  // 16 MiB document limit of MongoDB.
+  maxEntries: 100_000,
+};
+
+/** TLP and labels that MISP tags give one value; the store has no place for them yet. */
+export interface MispAnnotation {
+  type: ValueType;
+  value: string;
+  /** The strictest `tlp:*` tag of the events and attributes that list the value. */
+  tlp?: TlpLevel;
+  /** Tags other than `tlp:*` of those events and attributes, sorted. */
+  labels: string[];
+  /** UUIDs of the events that list the value. */
+  events: string[];
+}
+
+/** Event and attribute counts of one read, added to the run report beside `ReadStats`. */
+export interface MispStats {
+  eventsListed: number;
+  eventsFetched: number;
+  /** Events whose manifest timestamp equals the stored one, so they were not fetched. */
+  eventsUnchanged: number;
+  /** Events that could not be fetched or parsed; their previous values are kept. */
+  eventsFailed: number;
+  eventFailures: { event: string; reason: string }[];
+  /** Attributes in the fetched events, those inside `Object` entries included. */
+  attributesRead: number;
+  attributesNotIds: number;
+  attributesDeleted: number;
+  /** Attributes of a type that does not map to a value type, such as `filename` or `text`. */
+  attributesUnsupported: number;
+}
+
+/** The result of a read together with what `ReadResult` cannot carry yet. */
+export interface MispRead {
+  result: ReadResult;
+  /** One annotation per returned entry, in the same order; empty unless the result is `data`. */
+  annotations: MispAnnotation[];
+}
+
+/** The cursor key under which the kind keeps its state; `poll.ts` owns other keys. */
+export const MISP_CURSOR_KEY = 'misp';
+
+/** One cached value: type, value, TLP level or empty, and indexes into the event's labels. */
+type CachedEntry = [ValueType, string, TlpLevel | '', number[]];
+
+interface CachedEvent {
+  /** The manifest timestamp of the event when it was read, as the manifest wrote it. */
+  timestamp: string;
+  labels: string[];
+  entries: CachedEntry[];
+}
+
+/** The stored state of a `misp-feed` source. */
+interface MispCursor {
+  format: 1;
+  /** The manifest URL and the settings the entries were extracted with; another value discards the cursor. */
+  feedUrl: string;
+  toIdsOnly: boolean;
+  events: Record<string, CachedEvent>;
+}
+
+const MAX_INVALID_EXAMPLES = 5;
+const MAX_CONCURRENCY = 16;
+const MAX_EXAMPLE_LENGTH = 200;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TIMESTAMP = /^\d{1,12}$/;
+
+/** TLP levels from least to most strict; `white` and `clear` are the same level. */
+const TLP_RANK: Record<TlpLevel, number> = {
+  clear: 0,
+  white: 0,
+  green: 1,
+  amber: 2,
+  'amber+strict': 3,
+  red: 4,
+};
+
+export const mispFeedKind: SourceKind = {
+  async read(context) {
+    return (await readMispFeed(context)).result;
+  },
+};
+
+/**
+ * Reads a MISP feed: fetches the manifest with a conditional GET, then the
+ * events that changed since the cursor was written. An event that fails to
+ * fetch or parse keeps its previous values and makes the read incomplete, so
+ * nothing is withdrawn. An unusable manifest throws `SourceRejectedError`.
+ */
+export async function readMispFeed(context: ReadContext): Promise<MispRead> {
+  const { source, logger } = context;
+  const settings = mispSettings(source);
+  const manifestUrl = manifestUrlOf(source.url);
+  const previous = readCursor(context.previous?.cursor, manifestUrl, settings);
+  if (context.previous?.cursor?.[MISP_CURSOR_KEY] !== undefined && previous === undefined) {
+    logger.info(
+      { url: redactUrl(manifestUrl) },
+      'stored MISP cursor belongs to another URL or settings; fetching every event',
+    );
+  }
+
+  // Validators are sent only with a usable cursor, because a 304 does not
+  // cover events whose values a discarded cursor no longer contains.
+  const fetched = await fetchFeed(manifestUrl, {
+    etag: previous ? context.previous?.etag : undefined,
+    lastModified: previous ? context.previous?.lastModified : undefined,
+    timeoutMs: source.timeoutMs,
+    maxBytes: source.maxBytes,
+    userAgent: context.userAgent,
+  });
+  if (fetched.kind === 'not-modified') return { result: { kind: 'not-modified' }, annotations: [] };
+
+  const manifestBody = await collect(fetched.body);
+  const manifest = parseManifest(manifestBody, manifestUrl);
+  const stats = emptyStats(Object.keys(manifest.events).length + manifest.invalid.length);
+  const counts: ReadStats = { bytes: manifestBody.length, valid: 0, invalid: 0 };
+  for (const listing of manifest.invalid) addFailure(stats, listing.event, listing.reason);
+
+  const events: Record<string, CachedEvent> = {};
+  const toFetch: { uuid: string; timestamp: string }[] = [];
+  for (const [uuid, timestamp] of Object.entries(manifest.events)) {
+    const cached = previous?.events[uuid];
+    if (cached !== undefined && cached.timestamp === timestamp) {
+      events[uuid] = cached;
+      stats.eventsUnchanged += 1;
+    } else {
+      toFetch.push({ uuid, timestamp });
+    }
+  }
+
+  const extraction = new Extraction(settings, stats, counts);
+  await runLimited(toFetch, settings.concurrency, async ({ uuid, timestamp }) => {
+    const url = new URL(`${uuid}.json`, manifestUrl).href;
+    try {
+      const body = await fetchEventBody(url, context);
+      counts.bytes = (counts.bytes ?? 0) + body.length;
+      events[uuid] = { timestamp, ...extraction.extract(uuid, parseEvent(body, uuid, url)) };
+      stats.eventsFetched += 1;
+    } catch (error) {
+      addFailure(stats, uuid, (error as Error).message);
+      logger.warn(
+        { url: redactUrl(url), err: error },
+        'MISP event not read; its previous values are kept',
+      );
+      const cached = previous?.events[uuid];
+      if (cached !== undefined) events[uuid] = cached;
+    }
+  });
+
+  const merged = mergeEvents(events, Object.keys(manifest.events));
+  if (merged.cachedEntries > settings.maxEntries) {
+    throw new SourceRejectedError(
+      `MISP feed ${redactUrl(manifestUrl)} lists ${merged.cachedEntries} values, more than maxEntries ${settings.maxEntries}; raise maxEntries or set toIdsOnly`,
+    );
+  }
+  counts.valid = merged.entries.length;
+  counts.duplicates = merged.cachedEntries - merged.entries.length;
+
+  const cursor: MispCursor = {
+    format: 1,
+    feedUrl: manifestUrl,
+    toIdsOnly: settings.toIdsOnly,
+    events: orderedEvents(events),
+  };
+  const complete = stats.eventsFailed === 0;
+  const bodyDigest = complete ? digestOf(manifestBody, settings) : undefined;
+  logger.info(
+    {
+      url: redactUrl(manifestUrl),
+      count: counts.valid,
+      eventsListed: stats.eventsListed,
+      eventsFetched: stats.eventsFetched,
+      eventsUnchanged: stats.eventsUnchanged,
+      eventsFailed: stats.eventsFailed,
+    },
+    'MISP feed read',
+  );
+
+  // An incomplete read drops the manifest's validators, so that the next poll
+  // gets the manifest again instead of a 304 and retries the failed events.
+  const data: ReadResult = {
+    kind: 'data',
+    entries: merged.entries,
+    objects: [],
+    // The MISP counts travel in the same object, so the run report shows them.
+    stats: { ...counts, ...stats } as ReadStats & MispStats,
+    etag: complete ? fetched.etag : undefined,
+    lastModified: complete ? fetched.lastModified : undefined,
+    cursor: { [MISP_CURSOR_KEY]: cursor },
+    complete,
+    bodyDigest,
+  };
+  const unchanged =
+    bodyDigest !== undefined && bodyDigest === context.unchangedDigest && stats.eventsFetched === 0;
+  const result: ReadResult = unchanged
+    ? {
+        kind: 'unchanged',
+        bodyDigest,
+        bytes: manifestBody.length,
+        etag: fetched.etag,
+        lastModified: fetched.lastModified,
+        parse: () => Promise.resolve(data),
+      }
+    : data;
+  return { result, annotations: merged.annotations };
+}
+
+/**
+ * Returns the source's `misp` settings over the defaults. The config schema
+ * checks them first; the checks here keep a direct caller from passing a
+ * value that would stall or unbound the read.
+ */
+function mispSettings(source: SourceSettings): MispSettings {
+  const given = (source as SourceSettings & { misp?: Partial<MispSettings> }).misp ?? {};
+  const settings = { ...DEFAULT_MISP_SETTINGS, ...given };
+  const { concurrency, maxEntries, toIdsOnly } = settings;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    throw new Error(
+      `source ${source.id} has invalid misp concurrency ${String(concurrency)}; use an integer from 1 to ${MAX_CONCURRENCY}`,
+    );
+  }
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new Error(
+      `source ${source.id} has invalid misp maxEntries ${String(maxEntries)}; use a positive integer`,
+    );
+  }
+  if (typeof toIdsOnly !== 'boolean') {
+    throw new Error(
+      `source ${source.id} has invalid misp toIdsOnly ${String(toIdsOnly)}; use true or false`,
+    );
+  }
+  return settings;
+}
+
+/** Returns the manifest URL of a feed given by its directory or by its `manifest.json`. */
+export function manifestUrlOf(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.pathname.endsWith('/manifest.json')) return parsed.href;
+  if (!parsed.pathname.endsWith('/')) parsed.pathname += '/';
+  return new URL('manifest.json', parsed).href;
+}
+
+function readCursor(
+  stored: Record<string, unknown> | undefined,
+  feedUrl: string,
+  settings: MispSettings,
+): MispCursor | undefined {
+  const cursor = stored?.[MISP_CURSOR_KEY];
+  if (!isRecord(cursor) || cursor.format !== 1) return undefined;
+  if (cursor.feedUrl !== feedUrl || cursor.toIdsOnly !== settings.toIdsOnly) return undefined;
+  if (!isRecord(cursor.events)) return undefined;
+  return cursor as unknown as MispCursor;
+}
+
+function emptyStats(eventsListed: number): MispStats {
+  return {
+    eventsListed,
+    eventsFetched: 0,
+    eventsUnchanged: 0,
+    eventsFailed: 0,
+    eventFailures: [],
+    attributesRead: 0,
+    attributesNotIds: 0,
+    attributesDeleted: 0,
+    attributesUnsupported: 0,
+  };
+}
+
+function addFailure(stats: MispStats, event: string, reason: string): void {
+  stats.eventsFailed += 1;
+  if (stats.eventFailures.length < MAX_INVALID_EXAMPLES) {
+    stats.eventFailures.push({ event, reason: reason.slice(0, MAX_EXAMPLE_LENGTH) });
+  }
+}
+
+async function collect(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Runs `work` on every item with at most `limit` calls pending at once. */
+async function runLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next]!;
+      next += 1;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function fetchEventBody(url: string, { source, userAgent }: ReadContext): Promise<Buffer> {
+  const fetched = await fetchFeed(url, {
+    timeoutMs: source.timeoutMs,
+    maxBytes: source.maxBytes,
+    userAgent,
+  });
+  if (fetched.kind === 'not-modified') {
+    throw new Error(`GET ${redactUrl(url)} returned 304 to a request without validators`);
+  }
+  return collect(fetched.body);
+}
+
+/** Decodes a UTF-8 JSON body, rejecting an HTML page and invalid or truncated JSON by name. */
+function parseJsonBody(body: Buffer, url: string, what: string): unknown {
+  let text = body.toString('utf8');
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  // JSON never starts with `<`, so such a body is an HTML (or XML) error or login page.
+  if (text.trimStart().startsWith('<')) {
+    throw new SourceRejectedError(
+      `${redactUrl(url)} returned an HTML page, not a ${what}; check the feed URL and its access`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new SourceRejectedError(
+      `${redactUrl(url)} is not valid JSON, so not a ${what} (${(error as Error).message}); the file may be truncated`,
+    );
+  }
+}
+
+interface Manifest {
+  /** Event UUID to manifest timestamp. */
+  events: Record<string, string>;
+  /** Listings that cannot be read: a key that is no UUID or a missing timestamp. */
+  invalid: { event: string; reason: string }[];
+}
+
+function parseManifest(body: Buffer, url: string): Manifest {
+  const value = parseJsonBody(body, url, 'MISP feed manifest');
+  if (!isRecord(value)) {
+    throw new SourceRejectedError(
+      `${redactUrl(url)} is not a MISP feed manifest: expected a JSON object keyed by event UUID`,
+    );
+  }
+  const manifest: Manifest = { events: {}, invalid: [] };
+  for (const [key, listing] of Object.entries(value)) {
+    const event = key.slice(0, 64);
+    // The key becomes part of a URL, so anything but a UUID is rejected.
+    if (!UUID.test(key)) {
+      manifest.invalid.push({ event, reason: `manifest key "${event}" is not an event UUID` });
+      continue;
+    }
+    const timestamp = isRecord(listing) ? listing.timestamp : undefined;
+    const text = typeof timestamp === 'number' ? String(timestamp) : timestamp;
+    if (typeof text !== 'string' || !TIMESTAMP.test(text)) {
+      manifest.invalid.push({
+        event,
+        reason: `manifest entry has no valid timestamp (expected Unix seconds, got ${JSON.stringify(timestamp) ?? 'none'})`,
+      });
+      continue;
+    }
+    manifest.events[key] = text;
+  }
+  if (Object.keys(manifest.events).length === 0) {
+    throw new SourceRejectedError(`MISP feed manifest ${redactUrl(url)} lists no event`);
+  }
+  return manifest;
+}
+
+/**
+ * Returns the `Event` object of an event file. The feed form is
+ * `{"Event": {...}}`; the REST API form `{"response": [{"Event": {...}}]}`
+ * is accepted as well.
+ */
+function parseEvent(body: Buffer, uuid: string, url: string): Record<string, unknown> {
+  const value = parseJsonBody(body, url, 'MISP event');
+  const wrapped =
+    isRecord(value) && Array.isArray(value.response) && value.response.length === 1
+      ? value.response[0]
+      : value;
+  const event = isRecord(wrapped) ? wrapped.Event : undefined;
+  if (!isRecord(event)) {
+    throw new SourceRejectedError(
+      `${redactUrl(url)} is not a MISP event: expected a JSON object with an Event object`,
+    );
+  }
+  if (typeof event.uuid === 'string' && event.uuid.toLowerCase() !== uuid.toLowerCase()) {
+    throw new SourceRejectedError(
+      `${redactUrl(url)} contains event ${event.uuid}, not the event ${uuid} that the manifest lists`,
+    );
+  }
+  return event;
+}
+
+/** Extracts the values of events and adds their counts to the stats of the read. */
+class Extraction {
+  constructor(
+    private readonly settings: MispSettings,
+    private readonly stats: MispStats,
+    private readonly counts: ReadStats,
+  ) {}
+
+  extract(uuid: string, event: Record<string, unknown>): Omit<CachedEvent, 'timestamp'> {
+    const eventTags = tagsOf(event);
+    const labels: string[] = [];
+    const labelIndex = new Map<string, number>();
+    const indexOf = (label: string): number => {
+      let index = labelIndex.get(label);
+      if (index === undefined) {
+        index = labels.length;
+        labels.push(label);
+        labelIndex.set(label, index);
+      }
+      return index;
+    };
+    const byValue = new Map<string, CachedEntry>();
+
+    let position = 0;
+    for (const attribute of attributesOf(event)) {
+      position += 1;
+      const values = this.attributeValues(uuid, attribute, position);
+      if (values.length === 0) continue;
+      const tags = [...eventTags, ...tagsOf(attribute)];
+      const tlp = strictestTlp(tags);
+      const labelIds = tags.filter((tag) => tlpOf(tag) === undefined).map(indexOf);
+      for (const { type, value } of values) {
+        const key = `${type}\u0000${value}`;
+        const known = byValue.get(key);
+        if (known === undefined) {
+          byValue.set(key, [type, value, tlp ?? '', [...new Set(labelIds)].sort((a, b) => a - b)]);
+        } else {
+          known[2] = stricter(known[2] || undefined, tlp) ?? '';
+          known[3] = [...new Set([...known[3], ...labelIds])].sort((a, b) => a - b);
+        }
+      }
+    }
+    return { labels, entries: [...byValue.values()] };
+  }
+
+  /** Returns the canonical values of one attribute, counting it as skipped, unsupported or invalid. */
+  private attributeValues(
+    uuid: string,
+    attribute: Record<string, unknown>,
+    position: number,
+  ): SourceEntry[] {
+    this.stats.attributesRead += 1;
+    if (isSet(attribute.deleted)) {
+      this.stats.attributesDeleted += 1;
+      return [];
+    }
+    if (this.settings.toIdsOnly && !isSet(attribute.to_ids)) {
+      this.stats.attributesNotIds += 1;
+      return [];
+    }
+    const type = typeof attribute.type === 'string' ? attribute.type : '';
+    if (!SUPPORTED_TYPES.has(type)) {
+      this.stats.attributesUnsupported += 1;
+      return [];
+    }
+    const raw = typeof attribute.value === 'string' ? attribute.value : undefined;
+    const results: CanonicalResult[] = mapAttribute(type, raw ?? '') ?? [];
+    const values: SourceEntry[] = [];
+    for (const result of results) {
+      if (result.ok) {
+        values.push({ type: result.type, value: result.value });
+        continue;
+      }
+      this.counts.invalid += 1;
+      const examples = (this.counts.invalidExamples ??= []);
+      if (examples.length < MAX_INVALID_EXAMPLES) {
+        const example: InvalidExample = {
+          line: position,
+          text: `event ${uuid} ${type} ${raw ?? ''}`.slice(0, MAX_EXAMPLE_LENGTH),
+          reason: result.reason,
+        };
+        examples.push(example);
+      }
+    }
+    return values;
+  }
+}
+
+/** Collects the attributes of an event, those of its non-deleted `Object` entries included. */
+function attributesOf(event: Record<string, unknown>): Record<string, unknown>[] {
+  const attributes = Array.isArray(event.Attribute) ? event.Attribute.filter(isRecord) : [];
+  const objects = Array.isArray(event.Object) ? event.Object.filter(isRecord) : [];
+  for (const object of objects) {
+    if (isSet(object.deleted) || !Array.isArray(object.Attribute)) continue;
+    attributes.push(...object.Attribute.filter(isRecord));
+  }
+  return attributes;
+}
+
+/** Tag names of an event or attribute, trimmed; `Tag` is a list of `{ name }` objects. */
+function tagsOf(holder: Record<string, unknown>): string[] {
+  if (!Array.isArray(holder.Tag)) return [];
+  const names: string[] = [];
+  for (const tag of holder.Tag) {
+    if (isRecord(tag) && typeof tag.name === 'string' && tag.name.trim() !== '') {
+      names.push(tag.name.trim());
+    }
+  }
+  return names;
+}
+
+/** Returns whether a MISP flag is set. Besides `true` it accepts `1` and `"1"`, in case an export writes flags as database integers. */
+function isSet(flag: unknown): boolean {
+  return flag === true || flag === 1 || flag === '1';
+}
+
+const SUPPORTED_TYPES = new Set([
+  'ip-src',
+  'ip-dst',
+  'domain',
+  'hostname',
+  'url',
+  'md5',
+  'sha1',
+  'sha256',
+  'ip-src|port',
+  'ip-dst|port',
+  'domain|ip',
+  'filename|md5',
+  'filename|sha1',
+  'filename|sha256',
+]);
+
+/**
+ * Maps a MISP attribute to canonical values, or returns undefined for a type
+ * that carries no supported value. Composite types hold two values joined
+ * by `|`; `domain|ip` yields both, the `|port` types the address, and the
+ * `filename|` types the hash.
+ */
+export function mapAttribute(type: string, raw: string): CanonicalResult[] | undefined {
+  switch (type) {
+    case 'ip-src':
+    case 'ip-dst':
+      return [canonicalIp(raw)];
+    case 'domain':
+    case 'hostname':
+      return [canonicalize('domain', raw)];
+    case 'url':
+      return [canonicalize('url', raw)];
+    case 'md5':
+    case 'sha1':
+    case 'sha256':
+      return [canonicalize(type, raw)];
+    case 'ip-src|port':
+    case 'ip-dst|port':
+      return [withComposite(type, raw, (ip) => canonicalIp(ip))];
+    case 'domain|ip': {
+      const parts = splitComposite(type, raw);
+      if (!Array.isArray(parts)) return [parts];
+      return [canonicalize('domain', parts[0]), canonicalIp(parts[1])];
+    }
+    case 'filename|md5':
+    case 'filename|sha1':
+    case 'filename|sha256': {
+      const hash = type.slice('filename|'.length) as 'md5' | 'sha1' | 'sha256';
+      const parts = splitComposite(type, raw);
+      if (!Array.isArray(parts)) return [parts];
+      return [canonicalize(hash, parts[1])];
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Splits a composite value at its first `|`, or at its last for `filename|` types because a file name may contain `|`. */
+function splitComposite(type: string, raw: string): [string, string] | CanonicalResult {
+  const bar = type.startsWith('filename|') ? raw.lastIndexOf('|') : raw.indexOf('|');
+  if (bar < 0) {
+    return {
+      ok: false,
+      reason: `invalid ${type} "${raw}": expected two values joined by "|"`,
+    };
+  }
+  return [raw.slice(0, bar), raw.slice(bar + 1)];
+}
+
+function withComposite(
+  type: string,
+  raw: string,
+  first: (part: string) => CanonicalResult,
+): CanonicalResult {
+  const parts = splitComposite(type, raw);
+  return Array.isArray(parts) ? first(parts[0]) : parts;
+}
+
+/** Canonicalizes an IPv4 or IPv6 address or CIDR; MISP allows a CIDR in `ip-src` and `ip-dst`. */
+function canonicalIp(raw: string): CanonicalResult {
+  const text = raw.trim();
+  const type = detectValueType(text);
+  if (type === 'ipv4' || type === 'ipv6' || type === 'ipv4-cidr' || type === 'ipv6-cidr') {
+    return canonicalize(type, text);
+  }
+  return { ok: false, reason: `invalid IP address "${text}": expected an IPv4 or IPv6 address` };
+}
+
+/** Returns the TLP level of a `tlp:*` tag, or undefined for other tags and unknown levels. */
+function tlpOf(tag: string): TlpLevel | undefined {
+  const lower = tag.toLowerCase();
+  if (!lower.startsWith('tlp:')) return undefined;
+  const level = lower.slice('tlp:'.length).trim();
+  return isTlpLevel(level) ? level : undefined;
+}
+
+function strictestTlp(tags: readonly string[]): TlpLevel | undefined {
+  let strictest: TlpLevel | undefined;
+  for (const tag of tags) strictest = stricter(strictest, tlpOf(tag));
+  return strictest;
+}
+
+function stricter(a: TlpLevel | undefined, b: TlpLevel | undefined): TlpLevel | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return TLP_RANK[b] > TLP_RANK[a] ? b : a;
+}
+
+interface Merged {
+  entries: SourceEntry[];
+  annotations: MispAnnotation[];
+  /** Entries over all events before merging; each event lists a value once. */
+  cachedEntries: number;
+}
+
+/** Merges the cached events into one entry per value, in manifest order. */
+function mergeEvents(events: Record<string, CachedEvent>, order: readonly string[]): Merged {
+  const byValue = new Map<string, MispAnnotation & { labelSet: Set<string> }>();
+  let cachedEntries = 0;
+  for (const uuid of order) {
+    const event = events[uuid];
+    if (event === undefined) continue;
+    for (const [type, value, tlp, labelIds] of event.entries) {
+      cachedEntries += 1;
+      const key = `${type}\u0000${value}`;
+      let merged = byValue.get(key);
+      if (merged === undefined) {
+        merged = { type, value, labels: [], events: [], labelSet: new Set() };
+        byValue.set(key, merged);
+      }
+      merged.tlp = stricter(merged.tlp, tlp || undefined);
+      merged.events.push(uuid);
+      for (const id of labelIds) {
+        const label = event.labels[id];
+        if (label !== undefined) merged.labelSet.add(label);
+      }
+    }
+  }
+  const entries: SourceEntry[] = [];
+  const annotations: MispAnnotation[] = [];
+  for (const { labelSet, ...annotation } of byValue.values()) {
+    entries.push({ type: annotation.type, value: annotation.value });
+    const labels = [...labelSet].sort();
+    annotations.push(
+      annotation.tlp === undefined
+        ? { type: annotation.type, value: annotation.value, labels, events: annotation.events }
+        : { ...annotation, labels },
+    );
+  }
+  return { entries, annotations, cachedEntries };
+}
+
+/** Orders the cursor's events by UUID, so that equal feeds store equal cursors. */
+function orderedEvents(events: Record<string, CachedEvent>): Record<string, CachedEvent> {
+  const ordered: Record<string, CachedEvent> = {};
+  for (const uuid of Object.keys(events).sort()) ordered[uuid] = events[uuid]!;
+  return ordered;
+}
+
+/** SHA-256 of the manifest and the settings that shape the entries. */
+function digestOf(manifest: Buffer, settings: MispSettings): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ toIdsOnly: settings.toIdsOnly }))
+    .update('\n')
+    .update(manifest)
+    .digest('base64url');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
