@@ -233,7 +233,10 @@ sources:
     await waitFor(
       'the Ransomware Tracker views',
       async () =>
-        (await edlLines('domain')) > 0 && (await edlLines('url')) === urls.length
+        // On MongoDB a poll's writes become visible batch by batch, so a render
+        // may run in the middle of one; the views settle with the next render.
+        (await edlLines('domain')) === new Set(domains.map((d) => d.toLowerCase())).size &&
+        (await edlLines('url')) === urls.length
           ? true
           : undefined,
       60_000,
