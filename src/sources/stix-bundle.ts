@@ -5,14 +5,14 @@
  * is parsed, never the whole document. STIX 2.1 objects keep their exact
  * JSON text; STIX 2.0 objects are upgraded to 2.1 first.
  */
-import { createHash } from 'node:crypto';
 
 import { parseSimplePattern, parseTimestamp, toStoredVersion } from '../stix/index.js';
 import type { ObjectVersionInput } from '../store/index.js';
 // NOTE: the STIX 2.1 object validator (JSON Schema) lives in src/taxii. Moving
 // it to src/stix would remove this import of another part's internals.
 import { checkObject } from '../taxii/object-validation.js';
-import { fetchFeed, redactUrl } from './fetch.js';
+import { redactUrl } from './fetch.js';
+import { readWholeList } from './whole-list.js';
 import { SourceRejectedError } from './rejected.js';
 import {
   type ReadContext,
@@ -105,37 +105,15 @@ export const stixBundleKind: SourceKind = {
 };
 
 /**
- * Fetches the bundle with a conditional GET and parses it. Returns
- * `unchanged` without parsing when the body digest equals
- * `context.unchangedDigest`. Throws `SourceRejectedError` for a body that is
+ * Fetches the bundle as a whole list (conditional GET, the unchanged-body
+ * shortcut) and parses it. Throws `SourceRejectedError` for a body that is
  * not a usable bundle, so the poll changes nothing.
  */
-async function readStixBundle(context: ReadContext): Promise<ReadResult> {
-  const { source, previous, userAgent, unchangedDigest } = context;
-  const fetched = await fetchFeed(source.url, {
-    etag: previous?.etag,
-    lastModified: previous?.lastModified,
-    timeoutMs: source.timeoutMs,
-    maxBytes: source.maxBytes,
-    userAgent,
-  });
-  if (fetched.kind === 'not-modified') return { kind: 'not-modified' };
-
-  // The raw chunks (at most maxBytes) are kept so that an unchanged body is
-  // never parsed. The parse below still holds one parsed object at a time.
-  const chunks: Buffer[] = [];
-  const hash = createHash('sha256');
-  for await (const chunk of fetched.body) {
-    chunks.push(chunk);
-    hash.update(chunk);
-  }
-  const bodyDigest = hash.digest('base64url');
-  const shownUrl = redactUrl(source.url);
-
-  const parseBody = async (): Promise<ReadResult> => {
-    const parsed = await parseBundleOrReject(replay(chunks), shownUrl);
+function readStixBundle(context: ReadContext): Promise<ReadResult> {
+  const { source } = context;
+  return readWholeList(context, async (body) => {
+    const parsed = await parseBundleOrReject(body, redactUrl(source.url));
     const stats: ReadStats & Omit<StixBundleStats, 'invalidExamples'> = {
-      bytes: fetched.bytes(),
       objectsFound: parsed.stats.objectsFound,
       valid: parsed.stats.valid,
       invalid: parsed.stats.invalid,
@@ -154,29 +132,8 @@ async function readStixBundle(context: ReadContext): Promise<ReadResult> {
       },
       'STIX bundle read',
     );
-    return {
-      kind: 'data',
-      entries: parsed.entries,
-      objects: parsed.objects,
-      stats,
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      complete: true,
-      bodyDigest,
-    };
-  };
-
-  if (unchangedDigest === bodyDigest) {
-    return {
-      kind: 'unchanged',
-      bodyDigest,
-      bytes: fetched.bytes(),
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      parse: parseBody,
-    };
-  }
-  return parseBody();
+    return { ok: true, entries: parsed.entries, objects: parsed.objects, stats };
+  });
 }
 
 async function parseBundleOrReject(
@@ -214,11 +171,6 @@ export function judgeBundle(stats: StixBundleStats): string | undefined {
     return `${stats.invalid} of its ${stats.objectsFound} objects are invalid STIX, more than the valid ones`;
   }
   return undefined;
-}
-
-/** Yields kept chunks again, as the body stream did. */
-async function* replay(chunks: readonly Buffer[]): AsyncIterable<Buffer> {
-  for (const chunk of chunks) yield chunk;
 }
 
 /**

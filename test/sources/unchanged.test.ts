@@ -5,9 +5,6 @@
  * as a full poll would.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { pino } from 'pino';
@@ -15,11 +12,8 @@ import { pino } from 'pino';
 import { DEFAULT_SCREEN_SETTINGS } from '../../src/processing/index.js';
 import { CollectionProcessing, parseAgingSpec } from '../../src/processing/policy.js';
 import { pollSource, type PollSource } from '../../src/sources/index.js';
-import { createMongoStore, type MongoStore } from '../../src/store/mongo/index.js';
-import type { Store } from '../../src/store/index.js';
-import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import { FeedServer } from '../helpers/feed-server.js';
-import { requireMongoInCi } from '../helpers/stores.js';
+import { requireMongoInCi, storeOpeners, type OpenedTestStore } from '../helpers/stores.js';
 
 // FerretDB, the MongoDB-wire server of CI, scans whole collections.
 jest.setTimeout(60_000);
@@ -27,50 +21,11 @@ jest.setTimeout(60_000);
 // Public addresses: documentation ranges are on the built-in allow-list.
 const LIST = ['11.0.0.1', '11.0.0.2', '11.0.0.3', '11.9.9.9'];
 
-interface Opened {
-  store: Store;
-  cleanup: () => Promise<void>;
-}
-
-const stores: { name: string; open: () => Promise<Opened> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'feedhub-unchanged-'));
-      const store = createSqliteStore({ file: join(dir, 'hub.sqlite') });
-      return {
-        store,
-        cleanup: async () => {
-          await store.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
-const mongoUri = process.env.MONGODB_URI;
-if (mongoUri) {
-  stores.push({
-    name: 'mongodb',
-    open: async () => {
-      const store: MongoStore = createMongoStore({
-        uri: mongoUri,
-        dbName: `feedhub_test_${randomUUID().replaceAll('-', '')}`,
-      });
-      return {
-        store,
-        cleanup: async () => {
-          await store.connection().db.dropDatabase();
-          await store.close();
-        },
-      };
-    },
-  });
-}
+const stores = storeOpeners('feedhub-unchanged-');
 
 describe.each(stores)('unchanged list on $name', ({ open }) => {
   const feeds = new FeedServer();
-  let opened: Opened;
+  let opened: OpenedTestStore;
   let clock = 1_800_000_000_000_000;
   const logger = pino({ level: 'silent' });
 

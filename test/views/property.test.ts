@@ -5,9 +5,6 @@
  * so a failure repeats.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 
@@ -18,9 +15,7 @@ import {
   type ValueType,
 } from '../../src/processing/index.js';
 import type { CollectionRecord, SightingInput, Store } from '../../src/store/index.js';
-import { createMongoStore, type MongoStore } from '../../src/store/mongo/index.js';
-import { createSqliteStore } from '../../src/store/sqlite/index.js';
-import { requireMongoInCi } from '../helpers/stores.js';
+import { requireMongoInCi, storeOpeners } from '../helpers/stores.js';
 import {
   renderView,
   VIEW_KIND_NAMES,
@@ -91,44 +86,7 @@ const sightings: SightingInput[] = [];
   }
 }
 
-const stores: {
-  name: string;
-  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
-}[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'feedhub-views-property-'));
-      const store = createSqliteStore({ file: join(dir, 'hub.sqlite') });
-      return {
-        store,
-        cleanup: async () => {
-          await store.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
-const mongoUri = process.env.MONGODB_URI;
-if (mongoUri) {
-  stores.push({
-    name: 'mongodb',
-    open: async () => {
-      const store: MongoStore = createMongoStore({
-        uri: mongoUri,
-        dbName: `feedhub_test_${randomUUID().replaceAll('-', '')}`,
-      });
-      return {
-        store,
-        cleanup: async () => {
-          await store.connection().db.dropDatabase();
-          await store.close();
-        },
-      };
-    },
-  });
-}
+const stores = storeOpeners('feedhub-views-property-');
 
 describe.each(stores)('views of random values on $name (seed ' + String(SEED) + ')', ({ open }) => {
   let store: Store;
