@@ -123,7 +123,6 @@ function readStixBundle(context: ReadContext): Promise<ReadResult> {
     };
     context.logger.info(
       {
-        sourceId: source.id,
         shape: parsed.shape,
         count: parsed.objects.length,
         entries: parsed.entries.length,

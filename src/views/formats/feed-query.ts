@@ -39,6 +39,7 @@ import type { BuildLog, FormatOutput, ViewEntry } from '../model.js';
 import { CSV_FIELDS, renderCsv, type CsvColumn, type CsvField } from './csv.js';
 import {
   expandIpv4Ranges,
+  joinLines,
   renderDomainEdl,
   renderIpEdl,
   type DomainEdlOptions,
@@ -372,11 +373,25 @@ function pick<T>(flag: boolean | undefined, ifTrue: T, ifFalse: T, fallback: T):
   return flag ? ifTrue : ifFalse;
 }
 
+/** The formats that sort their own lines; `d`, `s` and `n` apply to those lines. */
+const LINE_FORMATS: ReadonlySet<ResolvedFormat> = new Set(['ip', 'domain', 'panosurl']);
+
+/** Applies `d`, then `s` and `n`, to the lines of a list body, so they select what a client sees. */
+function selectLines(output: FormatOutput, query: FeedQuery): FormatOutput {
+  if (!query.descending && query.offset === 0 && query.limit === undefined) return output;
+  const lines = output.body === '' ? [] : output.body.slice(0, -1).split('\n');
+  if (query.descending) lines.reverse();
+  const end = query.limit === undefined ? lines.length : query.offset + query.limit;
+  return { ...output, body: joinLines(lines.slice(query.offset, end)) };
+}
+
 /**
- * Renders a view with feed parameters: `d`, then `s` and `n`, then the
- * format that `v` names, or the view's own list with its defaults when `v`
- * is absent. Throws `FeedQueryError`, before any rendering, when a
- * parameter has no effect on the output format.
+ * Renders a view with feed parameters: the format that `v` names, or the
+ * view's own list with its defaults when `v` is absent, with `d`, then `s`
+ * and `n`, applied to the entries in their given order or, for the IP,
+ * domain and URL lists, which sort themselves, to the lines written.
+ * Throws `FeedQueryError`, before any rendering, when a parameter has no
+ * effect on the output format.
  */
 export function renderFeed(
   entries: readonly ViewEntry[],
@@ -385,7 +400,20 @@ export function renderFeed(
   log: BuildLog,
 ): FormatOutput {
   const format = resolveFeedFormat(query, view.kind);
-  const selected = selectEntries(entries, query);
+  if (LINE_FORMATS.has(format)) {
+    const whole = { ...query, offset: 0, limit: undefined, descending: false };
+    return selectLines(renderFormat(entries, format, view, whole, log), query);
+  }
+  return renderFormat(selectEntries(entries, query), format, view, query, log);
+}
+
+function renderFormat(
+  selected: readonly ViewEntry[],
+  format: ResolvedFormat,
+  view: FeedView,
+  query: FeedQuery,
+  log: BuildLog,
+): FormatOutput {
   const defaults = view.defaults;
   const ranges = pick<IpEdlOptions['ranges']>(query.rangesToCidrs, 'cidr', 'keep', defaults.ranges);
 

@@ -285,7 +285,7 @@ describe('renderFeed', () => {
     expect(feed(list, view('edl-domain'), 'v=panosurl&nsl=1')).toBe('example.com\n');
   });
 
-  test('d, s and n choose entries before the format', () => {
+  test('d, s and n select entries and lines', () => {
     const list = entries(
       ['ipv4', '192.0.2.1'],
       ['ipv4', '192.0.2.2'],
@@ -300,8 +300,18 @@ describe('renderFeed', () => {
     expect(feed(list, ipView, 'v=csv&h=0&d&n=3')).toBe('192.0.2.4\r\n192.0.2.3\r\n192.0.2.2\r\n');
     expect(feed(list, ipView, 'v=csv&h=0&d&s=3')).toBe('192.0.2.1\r\n');
     expect(feed(list, ipView, 'v=csv&h=0&s=10')).toBe('');
-    // The IP list sorts its lines, so d changes which entries it lists, not their order.
-    expect(feed(list, ipView, 'd&n=2')).toBe('192.0.2.3\n192.0.2.4\n');
+    // The IP list sorts its lines, so d, s and n apply to the lines as written.
+    expect(feed(list, ipView, 'd&n=2')).toBe('192.0.2.4\n192.0.2.3\n');
+    expect(feed(list, ipView, 's=1&n=2')).toBe('192.0.2.2\n192.0.2.3\n');
+    expect(feed(list, ipView, 'd&s=3')).toBe('192.0.2.1\n');
+    expect(feed(list, ipView, 's=9')).toBe('');
+  });
+
+  test('slices follow numeric order', () => {
+    // In text order 192.0.2.10 comes before 192.0.2.9; the list is numeric.
+    const list = entries(['ipv4', '192.0.2.10'], ['ipv4', '192.0.2.9'], ['ipv4', '192.0.2.100']);
+    expect(feed(list, view('edl-ip'), 'n=2')).toBe('192.0.2.9\n192.0.2.10\n');
+    expect(feed(list, view('edl-ip'), 'd&n=1')).toBe('192.0.2.100\n');
   });
 
   test('csv with columns, header and BOM', () => {
