@@ -233,8 +233,13 @@ export async function renderView(
     dataEtag,
     log: JSON.stringify(report),
   };
-  const changed =
-    previous === undefined || previous.etag !== etag || previous.dataEtag !== dataEtag;
+  // A render whose body and entries are the same is stored again only when
+  // its counts changed (more values cut, say), so the build log stays true.
+  let changed = previous === undefined || previous.etag !== etag || previous.dataEtag !== dataEtag;
+  if (!changed) {
+    const before = await store.getViewLog(collection.id, spec.name);
+    changed = before === undefined || countsKey(before.log) !== countsKey(view.log);
+  }
   return {
     spec,
     changed,
@@ -269,4 +274,16 @@ export async function renderCollectionViews(
     }
   }
   return { results, failures };
+}
+
+/** The parts of a build log that say what the render did, without its time and events. */
+function countsKey(log: string): string {
+  try {
+    const { candidates, screened, filteredOut, cut, entries, rewritten, dropped } = JSON.parse(
+      log,
+    ) as Partial<ViewBuildReport>;
+    return JSON.stringify([candidates, screened, filteredOut, cut, entries, rewritten, dropped]);
+  } catch {
+    return '';
+  }
 }

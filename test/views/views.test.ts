@@ -15,6 +15,7 @@ import type {
   SightingInput,
   Store,
 } from '../../src/store/index.js';
+import { DEFAULT_SCREEN_SETTINGS, Screen } from '../../src/processing/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import {
   createViewHandler,
@@ -247,6 +248,25 @@ describe('renderCollectionViews', () => {
     expect(after!.etag).toBe(before!.etag);
     expect(after!.body.toString('utf8')).toContain('11.0.0.1/32');
     expect(after!.body.toString('utf8')).not.toContain('11.0.0.2');
+  });
+
+  test('build log follows counts when the list stays', async () => {
+    const target = buildCollection();
+    await store.upsertCollection(target);
+    await poll(target, [['ipv4', '11.0.0.1']]);
+    const context = { ...renderContext(target), screen: new Screen(DEFAULT_SCREEN_SETTINGS) };
+    await renderCollectionViews(context, [viewSpec('ips', 'edl-ip')]);
+    const before = await store.getViewLog(target.id, 'ips');
+
+    // Stored without the poll's screening; the render refuses it, so the list stays.
+    await poll(target, [['ipv4-cidr', '0.0.0.0/0']]);
+    await renderCollectionViews(context, [viewSpec('ips', 'edl-ip')]);
+
+    const after = await store.getViewLog(target.id, 'ips');
+    expect(after!.etag).toBe(before!.etag);
+    const report = JSON.parse(after!.log) as { candidates: number; entries: number };
+    expect(report.candidates).toBe(2);
+    expect(report.entries).toBe(1);
   });
 
   test('rerender picks up new values', async () => {
