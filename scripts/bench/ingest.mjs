@@ -1,7 +1,7 @@
 // Ingest case: polls a generated text list of N IPv4 addresses from a local
 // HTTP server through the whole pipeline (fetch, parse, canonical values,
 // STIX, store), first into an empty collection, then again unchanged (the
-// server sends no validators; the hub sees that the body is the same as the
+// server sends no validators; the hub finds that the body is the same as the
 // previous one and refreshes its sightings in one step), then with one line
 // removed (the body is parsed and applied again in full).
 import { createServer } from 'node:http';
@@ -23,16 +23,34 @@ lines.length = 0;
 // The third poll lists every value but the first, so the body differs and is parsed again.
 const changedBody = Buffer.from(body.toString('latin1').replace(/\n[^\n]*\n/, '\n'), 'latin1');
 let served = body;
-const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(served));
+const server = createServer((req, res) =>
+  res.writeHead(200, { 'content-type': 'text/plain' }).end(served),
+);
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${server.address().port}/list.txt`;
 
 const { store, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
 const collectionId = '00000000-0000-4000-8000-00000000be00';
-await store.upsertCollection({ id: collectionId, alias: 'bench', title: 'Bench', canRead: true, canWrite: false, mediaTypes: [] });
+await store.upsertCollection({
+  id: collectionId,
+  alias: 'bench',
+  title: 'Bench',
+  canRead: true,
+  canWrite: false,
+  mediaTypes: [],
+});
 const source = {
-  id: 'bench', name: 'Bench', kind: 'text-list', url, valueType: 'ipv4', timeoutMs: 600_000,
-  maxBytes: 1 << 30, confidence: 50, tlp: 'clear', indicatorTypes: ['malicious-activity'], labels: [],
+  id: 'bench',
+  name: 'Bench',
+  kind: 'text-list',
+  url,
+  valueType: 'ipv4',
+  timeoutMs: 600_000,
+  maxBytes: 1 << 30,
+  confidence: 50,
+  tlp: 'clear',
+  indicatorTypes: ['malicious-activity'],
+  labels: [],
 };
 const deps = { store, logger: createLogger('silent'), userAgent: 'feedhub-bench' };
 
@@ -50,21 +68,26 @@ const changedSeconds = (performance.now() - started) / 1000;
 if (changed.outcome !== 'applied' || changed.withdrawn !== 1 || changed.unchangedList) {
   throw new Error(`changed re-poll: ${JSON.stringify(changed)}`);
 }
-if (fresh.outcome !== 'applied' || fresh.created !== entries) throw new Error(`fresh poll: ${JSON.stringify(fresh)}`);
-if (again.outcome !== 'applied' || again.created !== 0) throw new Error(`re-poll: ${JSON.stringify(again)}`);
+if (fresh.outcome !== 'applied' || fresh.created !== entries)
+  throw new Error(`fresh poll: ${JSON.stringify(fresh)}`);
+if (again.outcome !== 'applied' || again.created !== 0)
+  throw new Error(`re-poll: ${JSON.stringify(again)}`);
 
 server.close();
 await cleanup();
-writeSync(1, `${JSON.stringify({
-  entries,
-  freshPerSecond: Math.round(entries / freshSeconds),
-  repollPerSecond: Math.round(entries / againSeconds),
-  changedPerSecond: Math.round((entries - 1) / changedSeconds),
-  freshSeconds: Number(freshSeconds.toFixed(2)),
-  repollSeconds: Number(againSeconds.toFixed(2)),
-  changedSeconds: Number(changedSeconds.toFixed(2)),
-  bodyMiB: Number((body.length / 2 ** 20).toFixed(1)),
-  baselineRssMiB: baselineMiB,
-  peakRssMiB: peakRssMiB(),
-})}\n`);
+writeSync(
+  1,
+  `${JSON.stringify({
+    entries,
+    freshPerSecond: Math.round(entries / freshSeconds),
+    repollPerSecond: Math.round(entries / againSeconds),
+    changedPerSecond: Math.round((entries - 1) / changedSeconds),
+    freshSeconds: Number(freshSeconds.toFixed(2)),
+    repollSeconds: Number(againSeconds.toFixed(2)),
+    changedSeconds: Number(changedSeconds.toFixed(2)),
+    bodyMiB: Number((body.length / 2 ** 20).toFixed(1)),
+    baselineRssMiB: baselineMiB,
+    peakRssMiB: peakRssMiB(),
+  })}\n`,
+);
 process.exit(0);

@@ -16,7 +16,7 @@ if (flags.serve !== undefined) {
 
 /**
  * Serves the TAXII API on the store at `location` from this child process,
- * as an API process of the hub does, and tells the parent its port. The
+ * as an API process of the hub does, and sends the parent its port. The
  * client reads from the parent, so the two do not share a thread.
  */
 async function serve(location, pageSize) {
@@ -26,8 +26,20 @@ async function serve(location, pageSize) {
   const store = await reopenBenchStore(location);
   const logger = createLogger('silent');
   const app = createHttpApp({
-    store, logger, isDraining: () => false,
-    routers: [createTaxiiRouter({ store, logger, publicUrl: 'http://127.0.0.1', title: 'bench', apiRootPath: 'hub', maxPageSize: pageSize, cursorSecret: 'bench-secret-bench-secret' })],
+    store,
+    logger,
+    isDraining: () => false,
+    routers: [
+      createTaxiiRouter({
+        store,
+        logger,
+        publicUrl: 'http://127.0.0.1',
+        title: 'bench',
+        apiRootPath: 'hub',
+        maxPageSize: pageSize,
+        cursorSecret: 'bench-secret-bench-secret',
+      }),
+    ],
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -36,76 +48,103 @@ async function serve(location, pageSize) {
 }
 
 async function measure() {
-const count = Number(flags.objects ?? 100_000);
-const pageSize = Number(flags.limit ?? 1000);
-const { buildIndicator, indicatorId, patternFor } = await import(join(DIST, 'stix/index.js'));
+  const count = Number(flags.objects ?? 100_000);
+  const pageSize = Number(flags.limit ?? 1000);
+  const { buildIndicator, indicatorId, patternFor } = await import(join(DIST, 'stix/index.js'));
 
-const { store, location, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
-const collectionId = '00000000-0000-4000-8000-00000000be01';
-await store.upsertCollection({ id: collectionId, alias: 'bench-read', title: 'Bench', canRead: true, canWrite: false, mediaTypes: ['application/stix+json;version=2.1'] });
-const identity = 'identity--00000000-0000-4000-8000-000000000001';
-for (let start = 0; start < count; start += 10_000) {
-  const batch = [];
-  for (let i = start; i < Math.min(count, start + 10_000); i++) {
-    batch.push(buildIndicator({
-      collectionId, identityId: identity, type: 'ipv4', value: ipv4(i), confidence: 50,
-      tlpMarkingId: 'marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487',
-      indicatorTypes: ['malicious-activity'], createdMicros: 1_700_000_000_000_000 + i, validFromMicros: 1_700_000_000_000_000,
-    }));
+  const { store, location, cleanup } = await openBenchStore(flags.store ?? 'sqlite');
+  const collectionId = '00000000-0000-4000-8000-00000000be01';
+  await store.upsertCollection({
+    id: collectionId,
+    alias: 'bench-read',
+    title: 'Bench',
+    canRead: true,
+    canWrite: false,
+    mediaTypes: ['application/stix+json;version=2.1'],
+  });
+  const identity = 'identity--00000000-0000-4000-8000-000000000001';
+  for (let start = 0; start < count; start += 10_000) {
+    const batch = [];
+    for (let i = start; i < Math.min(count, start + 10_000); i++) {
+      batch.push(
+        buildIndicator({
+          collectionId,
+          identityId: identity,
+          type: 'ipv4',
+          value: ipv4(i),
+          confidence: 50,
+          tlpMarkingId: 'marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487',
+          indicatorTypes: ['malicious-activity'],
+          createdMicros: 1_700_000_000_000_000 + i,
+          validFromMicros: 1_700_000_000_000_000,
+        }),
+      );
+    }
+    await store.putObjects(collectionId, batch);
   }
-  await store.putObjects(collectionId, batch);
-}
-void indicatorId; void patternFor;
+  void indicatorId;
+  void patternFor;
 
-// Through the port.
-let started = performance.now();
-let read = 0;
-let after;
-for (;;) {
-  const page = await store.queryObjects({ collectionId, after, limit: pageSize });
-  read += page.items.length;
-  const last = page.items.at(-1);
-  if (!page.more || !last) break;
-  after = { dateAdded: last.dateAdded, id: last.id, version: last.version };
-}
-const storeSeconds = (performance.now() - started) / 1000;
-if (read !== count) throw new Error(`store read ${read} of ${count}`);
+  // Through the port.
+  let started = performance.now();
+  let read = 0;
+  let after;
+  for (;;) {
+    const page = await store.queryObjects({ collectionId, after, limit: pageSize });
+    read += page.items.length;
+    const last = page.items.at(-1);
+    if (!page.more || !last) break;
+    after = { dateAdded: last.dateAdded, id: last.id, version: last.version };
+  }
+  const storeSeconds = (performance.now() - started) / 1000;
+  if (read !== count) throw new Error(`store read ${read} of ${count}`);
 
-// Through TAXII over HTTP.
-const child = fork(fileURLToPath(import.meta.url), ['--serve', JSON.stringify(location), '--limit', String(pageSize)], {
-  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-});
-const { port } = await new Promise((resolve, reject) => {
-  child.once('message', resolve);
-  child.once('exit', (code) => reject(new Error(`server process exited with code ${code} before it listened`)));
-});
-const base = `http://127.0.0.1:${port}/taxii2/hub/collections/${collectionId}/objects/?limit=${pageSize}`;
-const latencies = [];
-let fetched = 0;
-let url = base;
-started = performance.now();
-for (;;) {
-  const pageStarted = performance.now();
-  const response = await fetch(url, { headers: { accept: 'application/taxii+json;version=2.1' } });
-  const envelope = await response.json();
-  latencies.push(performance.now() - pageStarted);
-  fetched += envelope.objects?.length ?? 0;
-  if (!envelope.more) break;
-  url = `${base}&next=${encodeURIComponent(envelope.next)}`;
-}
-const httpSeconds = (performance.now() - started) / 1000;
-if (fetched !== count) throw new Error(`TAXII read ${fetched} of ${count}`);
-child.disconnect();
-await new Promise((resolve) => child.once('exit', resolve));
-await cleanup();
-latencies.sort((a, b) => a - b);
-writeSync(1, `${JSON.stringify({
-  objects: count,
-  pageSize,
-  storePerSecond: Math.round(count / storeSeconds),
-  taxiiPerSecond: Math.round(count / httpSeconds),
-  pageP50Ms: Number(percentile(latencies, 50).toFixed(1)),
-  pageP95Ms: Number(percentile(latencies, 95).toFixed(1)),
-})}\n`);
-process.exit(0);
+  // Through TAXII over HTTP.
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ['--serve', JSON.stringify(location), '--limit', String(pageSize)],
+    {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
+  const { port } = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) =>
+      reject(new Error(`server process exited with code ${code} before it listened`)),
+    );
+  });
+  const base = `http://127.0.0.1:${port}/taxii2/hub/collections/${collectionId}/objects/?limit=${pageSize}`;
+  const latencies = [];
+  let fetched = 0;
+  let url = base;
+  started = performance.now();
+  for (;;) {
+    const pageStarted = performance.now();
+    const response = await fetch(url, {
+      headers: { accept: 'application/taxii+json;version=2.1' },
+    });
+    const envelope = await response.json();
+    latencies.push(performance.now() - pageStarted);
+    fetched += envelope.objects?.length ?? 0;
+    if (!envelope.more) break;
+    url = `${base}&next=${encodeURIComponent(envelope.next)}`;
+  }
+  const httpSeconds = (performance.now() - started) / 1000;
+  if (fetched !== count) throw new Error(`TAXII read ${fetched} of ${count}`);
+  child.disconnect();
+  await new Promise((resolve) => child.once('exit', resolve));
+  await cleanup();
+  latencies.sort((a, b) => a - b);
+  writeSync(
+    1,
+    `${JSON.stringify({
+      objects: count,
+      pageSize,
+      storePerSecond: Math.round(count / storeSeconds),
+      taxiiPerSecond: Math.round(count / httpSeconds),
+      pageP50Ms: Number(percentile(latencies, 50).toFixed(1)),
+      pageP95Ms: Number(percentile(latencies, 95).toFixed(1)),
+    })}\n`,
+  );
+  process.exit(0);
 }

@@ -103,7 +103,7 @@ export interface SourceConfig {
 
 /** A view as the collection YAML declares it, resolved; see `src/views/spec.ts`. */
 export interface ViewConfig extends ViewSpec {
-  /** Where additions and removals are sent as they happen. */
+  /** The syslog server that receives additions and removals as they happen. */
   forward?: ViewForward;
 }
 

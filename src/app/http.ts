@@ -81,7 +81,7 @@ export function createHttpApp(deps: HttpAppDeps): Koa {
 /**
  * Returns the request listener of the hub's server: view requests go to the
  * view handler, which skips Koa because firewalls poll views often and most
- * answers are 304s; everything else goes to the Koa application.
+ * responses are 304s; everything else goes to the Koa application.
  */
 export function hubRequestListener(
   app: Koa,

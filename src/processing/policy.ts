@@ -55,7 +55,7 @@ export function decayAgeMicros(
   return Math.floor(spec.lifetimeMicros * (1 - spec.threshold / base) ** spec.speed);
 }
 
-/** The decayed score of a value seen `ageMicros` ago with confidence `base`; 0 after the lifetime. */
+/** Returns the decayed score of a value seen `ageMicros` ago with confidence `base`, 0 after the lifetime. */
 export function decayScore(
   spec: { lifetimeMicros: number; speed: number },
   base: number,
@@ -142,7 +142,7 @@ export class CollectionProcessing {
     if (values.length === 0) this.sourceAllowLists.delete(sourceId);
     else this.sourceAllowLists.set(sourceId, [...values]);
     const extra = [...this.sourceAllowLists.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareCodeUnits(a, b))
       .flatMap(([, list]) => list);
     const settings: ScreenSettings = {
       ...this.screenSettings,
@@ -246,4 +246,10 @@ export const NO_AGING: SourceAging = { default: { basis: 'never' }, byType: {} }
 
 function screenFingerprint(settings: ScreenSettings): string {
   return createHash('sha256').update(JSON.stringify(settings)).digest('base64url').slice(0, 16);
+}
+
+/** Compares two strings by UTF-16 code units, the same on every platform and locale. */
+function compareCodeUnits(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }

@@ -104,7 +104,7 @@ export function buildHubVersion(
   return withExternalReferences(version, profiles);
 }
 
-/** What the active sources of a value say about it together. */
+/** The merged attributes of the active sources of a value. */
 export interface MergedProfile {
   confidence: number;
   /** The most restrictive TLP of the sources. */

@@ -435,7 +435,7 @@ interface ResolvedSkip {
   matches?: RE2JS;
 }
 
-/** Maps rows to values once the header tells where each configured column is. */
+/** Maps rows to values once the header gives the position of each configured column. */
 class CsvRowReader {
   readonly stats: CsvStats = {
     lines: 0,

@@ -53,7 +53,7 @@ export function indicatorId(collectionId: string, pattern: string): string {
   return `indicator--${uuidV5(HUB_NAMESPACE, JSON.stringify(['indicator', collectionId, pattern]))}`;
 }
 
-// A poll asks for the same few identity ids once per value, so they are kept.
+// A poll requests the same few identity ids once per value, so they are kept.
 const identityIds = new Map<string, string>();
 const MAX_IDENTITY_IDS = 10_000;
 

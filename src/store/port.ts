@@ -323,7 +323,7 @@ export interface RenderedView {
   entryCount: number;
   /**
    * The listed entries in a compact encoding (see `src/views/data.ts`), read
-   * to answer requests with parameters. Not returned by `getView`; empty
+   * to serve requests with parameters. Not returned by `getView`; empty
    * when the view has none.
    */
   data: Buffer;

@@ -1,5 +1,5 @@
 /**
- * Who may fetch a view: allowed client networks, then public access or
+ * Access decisions for views: allowed client networks, then public access or
  * credentials (HTTP Basic or an API key) of listed principals.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -98,7 +98,9 @@ export async function decideViewAccess(
     return unauthorized(`${viewLabel} needs credentials: ${describeMethods(access)}.`);
   }
   const scheme = authorization.trim().split(/\s+/)[0]?.toLowerCase();
-  const method = scheme === 'basic' ? 'basic' : scheme === 'bearer' ? 'api-key' : undefined;
+  let method: 'basic' | 'api-key' | undefined;
+  if (scheme === 'basic') method = 'basic';
+  else if (scheme === 'bearer') method = 'api-key';
   if (method === undefined || !access.methods.includes(method)) {
     return unauthorized(
       `${viewLabel} does not accept the ${JSON.stringify(scheme ?? '')} scheme; send ${describeMethods(access)}.`,

@@ -1,6 +1,6 @@
 /**
  * The compact encoding of a view's entries, stored with the view so that a
- * request with parameters (another format, a slice) is answered from
+ * request with parameters (another format, a slice) is served from
  * storage on any process without reading the collection again.
  *
  * gzip of UTF-8 text: a first line of JSON `{"v":1,"attrs":[...]}` holding

@@ -219,7 +219,7 @@ export function createViewHandler(deps: ViewHandlerDeps): ViewHandler {
   }
 
   /**
-   * Sends 304 when the client holds `etag`, else loads the body and sends
+   * Sends 304 when the client has `etag`, else loads the body and sends
    * it, gzip-coded when the client accepts it. The loaded tag is sent, which
    * differs from `etag` when a newer render was stored in between.
    */

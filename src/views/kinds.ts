@@ -66,7 +66,7 @@ const CISCO_LIST_TYPES: Record<CiscoSiList, ValueType[]> = {
   url: ['url'],
 };
 
-/** The value types a view lists: its filter's, else those its kind and options can express. */
+/** Returns the value types a view lists: its filter's, else those its kind and options can express. */
 export function viewValueTypes(spec: ViewSpec): ValueType[] {
   if (spec.filter.types !== undefined) return spec.filter.types;
   if (spec.kind === 'fortigate') return FORTIGATE_LIST_TYPES[fortigateList(spec.options)];
@@ -74,7 +74,7 @@ export function viewValueTypes(spec: ViewSpec): ValueType[] {
   return DEFAULT_VALUE_TYPES[spec.kind];
 }
 
-/** What a format needs besides the entries. */
+/** The context of a format besides its entries. */
 export interface FormatContext {
   /** Micros of the render; RPZ serials derive from it. */
   renderedAt: number;
@@ -194,7 +194,7 @@ function csvColumns(options: Record<string, unknown>): CsvColumn[] | undefined {
   });
 }
 
-/** A name for AWS WAF from the collection alias and view name: letters, digits, `_` and `-` only. */
+/** Builds an AWS WAF set name from the collection alias and view name: letters, digits, `_` and `-` only. */
 function awsSetName(context: FormatContext, spec: ViewSpec): string {
   return `${context.collectionAlias}-${spec.name}`.replace(/[^\w-]/g, '_').slice(0, 128);
 }

@@ -29,7 +29,7 @@ export interface ViewEntry {
   lastSeen: number;
 }
 
-/** What a format did to one entry. */
+/** One rewrite or drop of an entry by a format. */
 export interface BuildLogEvent {
   action: 'rewritten' | 'dropped';
   /** The entry value before the format touched it. */

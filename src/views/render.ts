@@ -1,6 +1,6 @@
 /**
  * Rendering of views: from a collection's active values to a stored body,
- * the entry data for requests with parameters, and a build log that says
+ * the entry data for requests with parameters, and a build log that records
  * what was listed, left out, cut, rewritten or dropped, and why.
  */
 import {
@@ -56,7 +56,7 @@ export interface ViewBuildReport {
   screened: Pick<ScreenCounts, 'refused' | 'allowListed' | 'split'>;
   /** Values left out by each condition of the view's filter. */
   filteredOut: FilterCounts;
-  /** Values cut because the view holds at most `maxEntries`. */
+  /** Values cut because the view lists at most `maxEntries`. */
   cut: number;
   maxEntries?: number;
   /** Entries listed: passed to the format. */
@@ -276,7 +276,7 @@ export async function renderCollectionViews(
   return { results, failures };
 }
 
-/** The parts of a build log that say what the render did, without its time and events. */
+/** Returns the counts of a build log, without its time and events, as comparable text. */
 function countsKey(log: string): string {
   try {
     const { candidates, screened, filteredOut, cut, entries, rewritten, dropped } = JSON.parse(

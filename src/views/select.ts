@@ -114,7 +114,8 @@ export function filterEntries(
 }
 
 function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }
 
 /** Priority for the maximum: higher confidence first, then the most recent sighting, then value. */

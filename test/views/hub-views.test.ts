@@ -184,7 +184,7 @@ ${VIEWS_YAML}`,
       FEEDHUB_PRINCIPALS_FILE: join(dir, 'principals.yaml'),
       FEEDHUB_LOG_LEVEL: 'silent',
     });
-    // Polls run only when asked, so every test sees the same data.
+    // Polls run only through pollNow, so every test reads the same data.
     hub = await startHub(config, createLogger('silent'), {
       processEveryMs: 60_000,
       viewDebounceMs: 60_000,
@@ -209,7 +209,7 @@ ${VIEWS_YAML}`,
         expect.stringMatching(type),
       ]);
       expect([view, response.text.length > 0]).toEqual([view, true]);
-      // fetch asks for gzip, so larger bodies carry the weak form of the tag.
+      // fetch requests gzip, so larger bodies carry the weak form of the tag.
       expect(response.headers.get('etag')).toMatch(/^(W\/)?"[^"]+"$/);
     }
   });

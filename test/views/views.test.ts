@@ -38,7 +38,7 @@ const views: ViewSpec[] = [
   viewSpec('urls.txt', 'edl-url'),
 ];
 
-/** What rendering needs besides the views: one source with default attributes. */
+/** Builds the render context of a collection: one source with default attributes. */
 function renderContext(target: CollectionRecord): RenderContext {
   const source = {
     id: 'test-source',

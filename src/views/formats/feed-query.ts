@@ -376,7 +376,7 @@ function pick<T>(flag: boolean | undefined, ifTrue: T, ifFalse: T, fallback: T):
 /** The formats that sort their own lines; `d`, `s` and `n` apply to those lines. */
 const LINE_FORMATS: ReadonlySet<ResolvedFormat> = new Set(['ip', 'domain', 'panosurl']);
 
-/** Applies `d`, then `s` and `n`, to the lines of a list body, so they select what a client sees. */
+/** Applies `d`, then `s` and `n`, to the lines of a list body, so they select the lines a client receives. */
 function selectLines(output: FormatOutput, query: FeedQuery): FormatOutput {
   if (!query.descending && query.offset === 0 && query.limit === undefined) return output;
   const lines = output.body === '' ? [] : output.body.slice(0, -1).split('\n');
