@@ -3,23 +3,49 @@ import { realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import type { Logger } from 'pino';
+import { request, type Dispatcher } from 'undici';
 
 import { decodeBody } from './decode.js';
 import { FetchError } from './fetch-error.js';
+import {
+  backoffDelayMs,
+  describeNetworkError,
+  dispatcherFor,
+  isRetriableNetworkError,
+  isRetriableStatus,
+  MAX_RETRY_AFTER_SECONDS,
+  parseRetryAfter,
+  SHARED_HOST_LIMITER,
+  TlsFileError,
+  type HostLimiter,
+  type HttpSettings,
+} from './http-client.js';
 
 export interface FetchOptions {
   /** ETag of the previous response, sent as If-None-Match. */
   etag?: string;
   /** Last-Modified of the previous response (an HTTP date), sent as If-Modified-Since. */
   lastModified?: string;
-  /** Limit in milliseconds for the whole request, body included; also the limit for headers and for each pause in the body. */
+  /**
+   * Limit in milliseconds for one attempt, body included; also the limit for
+   * headers and for each pause in the body. Retries get the limit afresh.
+   */
   timeoutMs: number;
   /** Limit on the decoded body in bytes; reading stops with `too-large` beyond it. */
   maxBytes: number;
+  /** The User-Agent header, naming the hub and its version. */
   userAgent: string;
   /** When set, `file://` URLs must point inside this directory. */
   baseDir?: string;
+  /** Authentication, TLS, proxy, retries and zip entry of the source. Default: no retries. */
+  http?: HttpSettings;
+  /** Per-host concurrency limit. Default: the one the whole process shares. */
+  limiter?: HostLimiter;
+  /** Receives a warning for each retry. */
+  logger?: Logger;
+  /** Random numbers in [0, 1) for the backoff jitter; tests may pin it. */
+  random?: () => number;
 }
 
 export type FetchResult =
@@ -65,9 +91,12 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
  * Sends a conditional GET when `etag` or `lastModified` is given and returns
  * `not-modified` on 304 (for files: when the mtime is not newer than
  * `lastModified`). Follows up to five redirects to http or https URLs.
- * A user and password in an http(s) URL are sent as HTTP Basic to that
- * origin only, and shown as `***` in error messages.
- * Decompresses gzip, deflate and br bodies. Throws `FetchError`.
+ * A user and password in an http(s) URL, and the source's auth header, are
+ * sent to that origin only. Error messages show a password as `***`.
+ * Retries network errors, 429 and 5xx with exponential backoff and full
+ * jitter, and honours Retry-After up to MAX_RETRY_AFTER_SECONDS.
+ * Decompresses gzip, deflate, br and zip bodies, and converts UTF-16 and
+ * other charsets to UTF-8. Throws `FetchError`.
  */
 export async function fetchFeed(url: string, options: FetchOptions): Promise<FetchResult> {
   let parsed: URL;
@@ -102,16 +131,20 @@ function headerValue(
 }
 
 async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, options.timeoutMs);
-  const fail = (error: unknown, url: string): FetchError => {
-    clearTimeout(timer);
-    return toFetchError(error, url, options, timedOut);
-  };
+  const http = options.http;
+  let dispatcher: Dispatcher;
+  try {
+    dispatcher = await dispatcherFor(http?.tls, http?.proxy);
+  } catch (error) {
+    if (error instanceof TlsFileError) {
+      throw new FetchError('network', error.message, { cause: error });
+    }
+    throw new FetchError(
+      'invalid-url',
+      `GET ${redactUrl(start)} failed: invalid proxy settings (${(error as Error).message}); fix proxy of the source or HTTP_PROXY, HTTPS_PROXY and NO_PROXY`,
+      { cause: error },
+    );
+  }
 
   const headers: Record<string, string> = {
     'user-agent': options.userAgent,
@@ -120,56 +153,54 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
   if (options.etag) headers['if-none-match'] = options.etag;
   if (options.lastModified) headers['if-modified-since'] = options.lastModified;
 
-  // Credentials in the URL (RFC 3986 userinfo) go out as HTTP Basic, and only
-  // to the origin they were written for: a redirect elsewhere does not get them.
-  const basic =
-    start.username !== '' || start.password !== ''
-      ? `Basic ${Buffer.from(`${decodeUserinfo(start.username)}:${decodeUserinfo(start.password)}`).toString('base64')}`
-      : undefined;
+  // Credentials in the URL (RFC 3986 userinfo) and the auth header go out
+  // only to the origin they were written for: a redirect elsewhere does not get them.
+  const privateHeaders: Record<string, string> = {};
+  if (start.username !== '' || start.password !== '') {
+    privateHeaders.authorization = `Basic ${Buffer.from(`${decodeUserinfo(start.username)}:${decodeUserinfo(start.password)}`).toString('base64')}`;
+  }
+  if (http?.authHeader) privateHeaders[http.authHeader.name.toLowerCase()] = http.authHeader.value;
 
   let current = start;
   for (let redirects = 0; ; redirects += 1) {
-    let response: Awaited<ReturnType<typeof request>>;
     const target = new URL(current);
     target.username = '';
     target.password = '';
-    try {
-      response = await request(target, {
-        method: 'GET',
-        headers:
-          basic !== undefined && target.origin === start.origin
-            ? { ...headers, authorization: basic }
-            : headers,
-        signal: controller.signal,
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-      });
-    } catch (error) {
-      throw fail(error, redactUrl(current));
-    }
+    const sent = target.origin === start.origin ? { ...headers, ...privateHeaders } : headers;
+    const attempt = await requestWithRetries(target, sent, dispatcher, options);
+    const { response, finish } = attempt;
+    const fail = (error: unknown, url: string): FetchError => {
+      finish();
+      return toFetchError(error, url, options, attempt.timedOut());
+    };
 
     const status = response.statusCode;
     if (REDIRECT_STATUSES.has(status)) {
       discard(response.body);
+      finish();
       const next = redirectTarget(
         current,
         headerValue(response.headers, 'location'),
         status,
         redirects,
       );
-      if (next instanceof FetchError) throw fail(next, redactUrl(current));
+      if (next instanceof FetchError) throw next;
       current = next;
       continue;
     }
     if (status === 304) {
       discard(response.body);
-      clearTimeout(timer);
+      finish();
       return { kind: 'not-modified', url: current.href };
     }
     if (status < 200 || status > 299) {
       discard(response.body);
       throw fail(
-        new FetchError('status', `GET ${redactUrl(current)} failed: HTTP ${status}`, { status }),
+        new FetchError(
+          'status',
+          `GET ${redactUrl(current)} failed${attempt.attempts > 1 ? ` after ${attempt.attempts} attempts` : ''}: HTTP ${status}${hint(status, http?.authHeader !== undefined && target.origin === start.origin)}`,
+          { status },
+        ),
         redactUrl(current),
       );
     }
@@ -183,14 +214,18 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
     const counter = { bytes: 0 };
     const url = current.href;
     const shown = redactUrl(current);
+    const contentType = headerValue(response.headers, 'content-type');
     const body = limitBody(
-      decodeBody(response.body, headerValue(response.headers, 'content-encoding'), shown),
+      decodeBody(response.body, headerValue(response.headers, 'content-encoding'), shown, {
+        contentType,
+        zipEntry: http?.zipEntry,
+      }),
       response.body,
       counter,
       options.maxBytes,
       shown,
       (error) => fail(error, shown),
-      () => clearTimeout(timer),
+      finish,
     );
     const result: FetchResult = {
       kind: 'body',
@@ -201,12 +236,111 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
     };
     const etag = headerValue(response.headers, 'etag');
     const lastModified = headerValue(response.headers, 'last-modified');
-    const contentType = headerValue(response.headers, 'content-type');
     if (etag) result.etag = etag;
     if (lastModified) result.lastModified = lastModified;
     if (contentType) result.contentType = contentType;
     return result;
   }
+}
+
+/** A response whose host slot and timer stay held until `finish` is called. */
+interface HeldResponse {
+  response: Dispatcher.ResponseData;
+  /** Releases the host slot and stops the timer; calling it again does nothing. */
+  finish: () => void;
+  /** True when the attempt's timer has fired. */
+  timedOut: () => boolean;
+  /** Attempts made, the last one included. */
+  attempts: number;
+}
+
+/**
+ * Sends one GET, retrying network errors, 429 and 5xx up to `maxRetries`
+ * times. Each attempt takes a slot of the host's concurrency limit and has
+ * its own timer. The wait between attempts uses neither.
+ */
+async function requestWithRetries(
+  target: URL,
+  headers: Record<string, string>,
+  dispatcher: Dispatcher,
+  options: FetchOptions,
+): Promise<HeldResponse> {
+  const maxRetries = options.http?.maxRetries ?? 0;
+  const limiter = options.limiter ?? SHARED_HOST_LIMITER;
+  const shown = redactUrl(target);
+  for (let attempt = 0; ; attempt += 1) {
+    const release = await limiter.acquire(target.host);
+    const controller = new AbortController();
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+      controller.abort();
+    }, options.timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      release();
+    };
+
+    let failure: { reason: string; status?: number; retryAfter?: number; cause?: unknown };
+    try {
+      const response = await request(target, {
+        method: 'GET',
+        headers,
+        dispatcher,
+        signal: controller.signal,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+      });
+      const status = response.statusCode;
+      if (!isRetriableStatus(status) || attempt >= maxRetries) {
+        return { response, finish, timedOut: () => fired, attempts: attempt + 1 };
+      }
+      discard(response.body);
+      failure = {
+        reason: `HTTP ${status}`,
+        status,
+        retryAfter: parseRetryAfter(headerValue(response.headers, 'retry-after')),
+      };
+    } catch (error) {
+      finish();
+      if (fired || !isRetriableNetworkError(error) || attempt >= maxRetries) {
+        throw toFetchError(error, shown, options, fired);
+      }
+      failure = { reason: describeNetworkError(error), cause: error };
+    }
+    finish();
+
+    let delayMs: number;
+    if (failure.retryAfter !== undefined) {
+      if (failure.retryAfter > MAX_RETRY_AFTER_SECONDS) {
+        throw new FetchError(
+          'status',
+          `GET ${shown} failed: ${failure.reason}, and the server asks to wait ${failure.retryAfter} s (Retry-After), more than the ${MAX_RETRY_AFTER_SECONDS} s a poll waits; the next scheduled poll tries again`,
+          { status: failure.status },
+        );
+      }
+      delayMs = failure.retryAfter * 1000;
+    } else {
+      delayMs = backoffDelayMs(attempt, options.http?.retryDelayMs ?? 1000, options.random);
+    }
+    options.logger?.warn(
+      { url: shown, attempt: attempt + 1, status: failure.status, delayMs, reason: failure.reason },
+      'fetch failed; retrying',
+    );
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
+/** Names the fix for a status caused by the source's auth header or its proxy. */
+function hint(status: number, sentAuth: boolean): string {
+  if (status === 401 && sentAuth) {
+    return '; check the credentials in the environment variables named by auth';
+  }
+  if (status === 403 && sentAuth) return '; the credentials may not read this feed';
+  if (status === 407) {
+    return '; the proxy requires authentication: give its URL with user and password through proxyEnv or HTTPS_PROXY';
+  }
+  return '';
 }
 
 function redirectTarget(
@@ -320,7 +454,9 @@ function toFetchError(
       },
     );
   }
-  return new FetchError('network', `GET ${url} failed: ${message}`, { cause: error });
+  return new FetchError('network', `GET ${url} failed: ${describeNetworkError(error)}`, {
+    cause: error,
+  });
 }
 
 async function fetchFile(url: URL, options: FetchOptions): Promise<FetchResult> {
@@ -367,7 +503,7 @@ async function fetchFile(url: URL, options: FetchOptions): Promise<FetchResult> 
   const counter = { bytes: 0 };
   const stream = createReadStream(resolved);
   const body = limitBody(
-    decodeBody(stream, undefined, url.href),
+    decodeBody(stream, undefined, url.href, { zipEntry: options.http?.zipEntry }),
     stream,
     counter,
     options.maxBytes,

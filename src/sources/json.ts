@@ -4,12 +4,17 @@
  * https://jmespath.site). Presets for published cloud ranges live in
  * `presets.ts`.
  */
+import { createHash } from 'node:crypto';
+
 import { compile, TreeInterpreter, type JSONValue } from '@jmespath-community/jmespath';
 
 import type { ValueType } from '../processing/index.js';
 import { decodeText, EntryCollector, judgeValues, looksLikeHtml } from './csv.js';
-import type { SourceEntry } from './kinds.js';
+import { fetchFeed, redactUrl } from './fetch.js';
+import type { ReadContext, ReadResult, SourceEntry } from './kinds.js';
+import { SourceRejectedError } from './rejected.js';
 import type { InvalidExample } from './text-list.js';
+import { fetchOptionsFor, readWholeList } from './whole-list.js';
 
 /** Settings of a `json` source, resolved from the collection file. */
 export interface JsonSettings {
@@ -19,6 +24,12 @@ export interface JsonSettings {
   expression: string;
   /** Field holding the value when the expression yields objects. */
   value?: string;
+  /**
+   * URL of a JSON document whose `latest` field changes whenever the list
+   * does (the version method of the Microsoft 365 endpoints web service).
+   * While it stays the same, a poll does not fetch the list.
+   */
+  versionUrl?: string;
 }
 
 export interface JsonStats {
@@ -274,4 +285,128 @@ export function judgeJson(stats: JsonStats): { ok: true } | { ok: false; reason:
     records: stats.lines - stats.blank,
     recordName: stats.lines === 1 ? 'document' : 'lines',
   });
+}
+
+/** The cursor key under which a json source with a `versionUrl` keeps the version of its last applied list. */
+export const LIST_VERSION_KEY = 'listVersion';
+
+/** Largest version document accepted, in bytes. */
+const MAX_VERSION_BYTES = 64 * 1024;
+
+interface ListVersion {
+  /** The `latest` value of the version document. */
+  latest: string;
+  /** Digest of the json settings the list was read with, so that changed settings read it again. */
+  settings: string;
+}
+
+/**
+ * Reads a `json` source. With a `versionUrl`, the version document is fetched
+ * first: while its `latest` and the source's settings are the ones stored
+ * with the last applied list, the poll reports the list as unchanged (which
+ * refreshes its values) without fetching it, or as not modified for an
+ * allow-list source. A new version reads the list in full, skipping
+ * conditional GET, so that the version stored with it is the one just read.
+ */
+export async function readJsonSource(context: ReadContext): Promise<ReadResult> {
+  const settings = context.source.json;
+  if (!settings) throw new Error(`source ${context.source.id} has kind json but no json settings`);
+  if (settings.versionUrl === undefined) return readJsonList(context, settings);
+
+  const version: ListVersion = {
+    latest: await fetchLatestVersion(settings.versionUrl, context),
+    settings: createHash('sha256').update(JSON.stringify(settings)).digest('base64url'),
+  };
+  const stored = context.previous?.cursor?.[LIST_VERSION_KEY] as Partial<ListVersion> | undefined;
+  const same = stored?.latest === version.latest && stored.settings === version.settings;
+  const { previous, unchangedDigest, logger } = context;
+  if (same && unchangedDigest !== undefined) {
+    logger.info({ version: version.latest }, 'list version unchanged; the list is not fetched');
+    return {
+      kind: 'unchanged',
+      bodyDigest: unchangedDigest,
+      bytes: 0,
+      etag: previous?.etag,
+      lastModified: previous?.lastModified,
+      parse: () => readVersionedList(context, settings, version),
+    };
+  }
+  if (same && context.source.role === 'allow-list') {
+    logger.info({ version: version.latest }, 'list version unchanged; the list is not fetched');
+    return { kind: 'not-modified' };
+  }
+  return readVersionedList(context, settings, version);
+}
+
+async function readVersionedList(
+  context: ReadContext,
+  settings: JsonSettings,
+  version: ListVersion,
+): Promise<ReadResult> {
+  const result = await readJsonList({ ...context, unchangedDigest: undefined }, settings, false);
+  if (result.kind !== 'data') return result;
+  return { ...result, cursor: { ...result.cursor, [LIST_VERSION_KEY]: version } };
+}
+
+function readJsonList(
+  context: ReadContext,
+  settings: JsonSettings,
+  conditional = true,
+): Promise<ReadResult> {
+  return readWholeList(
+    context,
+    async (body) => {
+      const { entries, stats } = await parseJson(body, settings, context.source.valueType);
+      const judgement = judgeJson(stats);
+      if (!judgement.ok) return judgement;
+      return {
+        ok: true,
+        entries,
+        stats: {
+          lines: stats.lines,
+          blank: stats.blank,
+          unmatched: stats.unmatched,
+          valid: stats.valid,
+          invalid: stats.invalid,
+          duplicates: stats.duplicates,
+          invalidExamples: stats.invalidExamples,
+        },
+      };
+    },
+    conditional,
+  );
+}
+
+/**
+ * Fetches a version document and returns its `latest` field: an object such
+ * as `{"instance": "Worldwide", "latest": "2024103100"}`, or a list holding
+ * one such object.
+ */
+async function fetchLatestVersion(url: string, context: ReadContext): Promise<string> {
+  const fetched = await fetchFeed(url, {
+    ...fetchOptionsFor(context, false),
+    maxBytes: MAX_VERSION_BYTES,
+  });
+  if (fetched.kind !== 'body') throw new Error(`GET ${redactUrl(url)} returned no body`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of fetched.body) chunks.push(chunk);
+  const shown = redactUrl(url);
+
+  let document: unknown;
+  try {
+    document = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new SourceRejectedError(
+      `the version document ${shown} is not valid JSON (${(error as Error).message})`,
+    );
+  }
+  const single = Array.isArray(document) && document.length === 1 ? document[0] : document;
+  const latest = (single as { latest?: unknown } | null)?.latest;
+  if (typeof latest === 'string' && latest !== '') return latest;
+  if (typeof latest === 'number') return String(latest);
+  throw new SourceRejectedError(
+    Array.isArray(document)
+      ? `the version document ${shown} lists ${document.length} instances; use the version URL of one instance, such as .../version/Worldwide`
+      : `the version document ${shown} has no latest field; check versionUrl`,
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * Presets of the `json` source kind for published cloud and service ranges.
- * A preset only fills in the JMESPath expression; the URL is always set in
- * the collection file, so no default ever sends a request.
+ * A preset only fills in the JMESPath expression; the URL is set in the
+ * collection file or by a catalogue entry that the file names.
  */
 
 export const JSON_PRESETS = [
@@ -10,6 +10,8 @@ export const JSON_PRESETS = [
   'google-goog',
   'cloudflare',
   'github-meta',
+  'azure-service-tags',
+  'microsoft-365',
 ] as const;
 
 export type JsonPreset = (typeof JSON_PRESETS)[number];
@@ -24,6 +26,18 @@ export interface JsonPresetOptions {
   scope?: readonly string[];
   /** github-meta: the keys of the meta document whose ranges are read. */
   keys?: readonly string[];
+  /** azure-service-tags: keep the prefixes of these service tags only (`values[].name`, e.g. AzureCloud.westeurope). */
+  tag?: readonly string[];
+  /** azure-service-tags: keep the prefixes of tags of these services only (`properties.systemService`). */
+  systemService?: readonly string[];
+  /** microsoft-365: keep the endpoint sets of these service areas only (Exchange, SharePoint, Skype, Common). */
+  serviceArea?: readonly string[];
+  /** microsoft-365: keep the endpoint sets of these categories only (Optimize, Allow, Default). */
+  category?: readonly string[];
+  /** microsoft-365: keep only the endpoint sets whose `required` flag has this value. */
+  required?: boolean;
+  /** microsoft-365: read the `ips` or the `urls` of the endpoint sets; one source reads one of them. */
+  output?: 'ips' | 'urls';
 }
 
 /** The options each preset accepts. */
@@ -33,6 +47,8 @@ export const PRESET_OPTIONS: Readonly<Record<JsonPreset, readonly (keyof JsonPre
   'google-goog': [],
   cloudflare: [],
   'github-meta': ['keys'],
+  'azure-service-tags': ['tag', 'systemService', 'region'],
+  'microsoft-365': ['serviceArea', 'category', 'required', 'output'],
 };
 
 /**
@@ -82,7 +98,38 @@ export function presetExpression(preset: JsonPreset, options: JsonPresetOptions 
       const keys = options.keys ?? GITHUB_META_IP_KEYS;
       return `[${keys.map((key) => JSON.stringify(key)).join(', ')}][]`;
     }
+    case 'azure-service-tags': {
+      // ServiceTags_Public_*.json: `values` lists tags, each with `properties.addressPrefixes`.
+      const filter = conditions({
+        name: options.tag,
+        'properties.systemService': options.systemService,
+        'properties.region': options.region,
+      });
+      return `values[${filter}].properties.addressPrefixes[]`;
+    }
+    case 'microsoft-365':
+      return microsoft365Expression(options);
   }
+}
+
+/**
+ * The expression of the microsoft-365 preset. The endpoints web service
+ * returns a list of endpoint sets with `ips` (CIDRs) and `urls` (host names,
+ * some with wildcards). A leading `*.` is dropped, since a domain value also
+ * covers its subdomains. A name with any other wildcard
+ * (`autodiscover.*.onmicrosoft.com`) cannot be expressed as a domain, so it
+ * is left out.
+ */
+function microsoft365Expression(options: JsonPresetOptions): string {
+  const parts = [
+    conditions({ serviceArea: options.serviceArea, category: options.category }).replace(/^\?/, ''),
+    options.required === undefined ? '' : `required == ${jsonLiteral(options.required)}`,
+  ].filter((part) => part !== '');
+  const filter = parts.length === 0 ? '' : `?${parts.join(' && ')}`;
+  if (options.output === 'urls') {
+    return `[${filter}].urls[] | [?!contains(@, '*') || starts_with(@, '*.')] | map(&replace(@, '*.', '', \`1\`), @) | [?!contains(@, '*')]`;
+  }
+  return `[${filter}].ips[]`;
 }
 
 /** Returns a JMESPath filter (`?a && b`) that keeps entries whose fields are in the lists, or an empty string. */
@@ -93,7 +140,12 @@ function conditions(fields: Record<string, readonly string[] | undefined>): stri
   return parts.length === 0 ? '' : `?${parts.join(' && ')}`;
 }
 
-/** Writes a JMESPath JSON literal; a backtick inside it is escaped as the grammar requires. */
+/**
+ * Writes a JMESPath JSON literal. A backtick can occur only inside a JSON
+ * string there, so it is written as the JSON escape \u0060, which the
+ * JMESPath Community lexer reads back (it rejects the grammar's \` escape
+ * inside a string).
+ */
 function jsonLiteral(value: unknown): string {
-  return `\`${JSON.stringify(value).replace(/`/g, '\\`')}\``;
+  return `\`${JSON.stringify(value).replace(/`/g, '\\u0060')}\``;
 }

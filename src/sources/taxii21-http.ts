@@ -1,27 +1,33 @@
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 
 import { decodeBody } from './decode.js';
 import { FetchError } from './fetch-error.js';
+import {
+  backoffDelayMs,
+  describeNetworkError,
+  dispatcherFor,
+  isRetriableNetworkError as isRetriableConnectionError,
+  MAX_RETRY_AFTER_SECONDS,
+  parseRetryAfter,
+  SHARED_HOST_LIMITER,
+  TlsFileError,
+  type HttpTls,
+} from './http-client.js';
+
+export { MAX_RETRY_AFTER_SECONDS, parseRetryAfter };
 
 /** The media type of every TAXII 2.1 request and response body (TAXII 2.1, section 1.6.8). */
 export const TAXII21_MEDIA_TYPE = 'application/taxii+json;version=2.1';
 
-/** Retry-After values above this many seconds fail the request instead of stalling the poll. */
-export const MAX_RETRY_AFTER_SECONDS = 60;
-const MAX_BACKOFF_MS = 30_000;
 const ERROR_BODY_BYTES = 4096;
 
-/** Paths of PEM files for mutual TLS, already resolved to absolute paths. */
-export interface TlsFiles {
-  certPath?: string;
-  keyPath?: string;
-  caPath?: string;
-  /** Passphrase of the key; a secret, never logged. */
-  passphrase?: string;
-}
+/**
+ * Paths of PEM files for mutual TLS, already resolved to absolute paths, the
+ * key's passphrase (a secret, never logged) and whether to verify the server.
+ */
+export type TlsFiles = HttpTls;
 
 export interface TaxiiClientOptions {
   userAgent: string;
@@ -34,7 +40,7 @@ export interface TaxiiClientOptions {
   maxBytes: number;
   /** Retries of one request after a 429, a 5xx or a network error. */
   maxRetries: number;
-  /** Wait before the first retry in ms; it doubles on each further retry, up to 30 s. */
+  /** Ceiling of the first retry's random wait in ms; it doubles on each further retry, up to 30 s. */
   retryDelayMs: number;
   logger: Logger;
 }
@@ -60,20 +66,6 @@ export class TaxiiRequestError extends Error {
   }
 }
 
-/** Network error codes worth a retry; TLS and certificate errors are not among them. */
-const RETRIABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 /**
  * A TAXII 2.1 client for one poll: one connection pool (with the client
  * certificate, when configured), GET with retries, and response checks.
@@ -82,23 +74,27 @@ const RETRIABLE_CODES = new Set([
 export class TaxiiClient {
   private constructor(
     private readonly options: TaxiiClientOptions,
-    private readonly agent: Agent,
+    private readonly dispatcher: Dispatcher,
   ) {}
 
-  /** Reads the TLS files, when configured, and opens the connection pool. */
+  /**
+   * Reads the TLS files, when configured, and picks the connection pool. Pools
+   * are shared with every fetch of the same settings and kept for later polls;
+   * HTTP_PROXY, HTTPS_PROXY and NO_PROXY apply.
+   */
   static async open(options: TaxiiClientOptions): Promise<TaxiiClient> {
-    const connect: Record<string, unknown> = {};
-    const tls = options.tls;
-    if (tls?.certPath) connect.cert = await readPem(tls.certPath, 'client certificate');
-    if (tls?.keyPath) connect.key = await readPem(tls.keyPath, 'client key');
-    if (tls?.caPath) connect.ca = await readPem(tls.caPath, 'CA certificate');
-    if (tls?.passphrase !== undefined) connect.passphrase = tls.passphrase;
-    return new TaxiiClient(options, new Agent({ connect }));
+    try {
+      return new TaxiiClient(options, await dispatcherFor(options.tls, undefined));
+    } catch (error) {
+      if (error instanceof TlsFileError) {
+        throw new TaxiiRequestError(error.message, undefined, { cause: error });
+      }
+      throw error;
+    }
   }
 
-  async close(): Promise<void> {
-    await this.agent.close();
-  }
+  /** Ends the client's use of the pool; the pool stays open for later polls. */
+  async close(): Promise<void> {}
 
   /**
    * GETs a TAXII resource and parses its JSON body. Retries a 429, a 5xx and
@@ -143,11 +139,10 @@ export class TaxiiClient {
       }
       return failure.retryAfterSeconds * 1000;
     }
-    return Math.min(this.options.retryDelayMs * 2 ** attempt, MAX_BACKOFF_MS);
+    return backoffDelayMs(attempt, this.options.retryDelayMs);
   }
 
   private async getOnce(url: string): Promise<TaxiiResponse | RetriableFailure> {
-    const { timeoutMs } = this.options;
     const headers: Record<string, string> = {
       accept: TAXII21_MEDIA_TYPE,
       'accept-encoding': 'gzip, deflate',
@@ -155,11 +150,24 @@ export class TaxiiClient {
     };
     if (this.options.authorization) headers.authorization = this.options.authorization;
 
+    const release = await SHARED_HOST_LIMITER.acquire(new URL(url).host);
+    try {
+      return await this.send(url, headers);
+    } finally {
+      release();
+    }
+  }
+
+  private async send(
+    url: string,
+    headers: Record<string, string>,
+  ): Promise<TaxiiResponse | RetriableFailure> {
+    const { timeoutMs } = this.options;
     const signal = AbortSignal.timeout(timeoutMs);
     const response = await request(url, {
       method: 'GET',
       headers,
-      dispatcher: this.agent,
+      dispatcher: this.dispatcher,
       signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -214,18 +222,6 @@ interface RetriableFailure {
   retryAfterSeconds?: number;
 }
 
-async function readPem(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new TaxiiRequestError(
-      `reading the ${what} ${path} failed: ${(error as Error).message}; fix the tls paths of the source`,
-      undefined,
-      { cause: error },
-    );
-  }
-}
-
 function headerValue(
   headers: Record<string, string | string[] | undefined>,
   name: string,
@@ -254,16 +250,6 @@ export function isTaxii21MediaType(contentType: string | undefined): boolean {
     if (name === 'version' && value !== '2.1') return false;
   }
   return true;
-}
-
-/** Parses `Retry-After` (RFC 9110, section 10.2.3): delay-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 function hint(status: number): string {
@@ -338,14 +324,15 @@ function discard(body: Readable | Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
+/** Connection errors and timeouts are retried; a TAXII error or a body that fails to decode is not. */
 function isRetriableNetworkError(error: unknown): boolean {
   if (error instanceof TaxiiRequestError) return false;
   if (error instanceof FetchError) return false;
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return true;
   const code = (error as { code?: unknown } | null)?.code;
-  const causeCode = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return RETRIABLE_CODES.has(String(code)) || RETRIABLE_CODES.has(String(causeCode));
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return true;
+  return isRetriableConnectionError(error);
 }
 
 /** Maps a thrown error to a `TaxiiRequestError` and a short reason for retry logs. */
@@ -362,7 +349,7 @@ function toRequestError(
     name === 'AbortError' ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
     code === 'UND_ERR_BODY_TIMEOUT';
-  const reason = timedOut ? `timed out after ${timeoutMs} ms` : (error as Error).message;
+  const reason = timedOut ? `timed out after ${timeoutMs} ms` : describeNetworkError(error);
   const message = timedOut ? `GET ${url} ${reason}` : `GET ${url} failed: ${reason}`;
   return Object.assign(new TaxiiRequestError(message, undefined, { cause: error }), { reason });
 }

@@ -12,6 +12,7 @@ import {
 } from '../stix/index.js';
 import type { ObjectVersionInput } from '../store/index.js';
 import { sliceArrayElements } from './json-slice.js';
+import { withIndicatorAttributes } from './stix-attributes.js';
 import type { InvalidExample } from './text-list.js';
 import type { ReadContext, ReadResult, SourceEntry, SourceKind } from './kinds.js';
 import { TaxiiClient, type TaxiiResponse, type TlsFiles } from './taxii21-http.js';
@@ -396,5 +397,5 @@ function indicatorValues(indicator: Record<string, unknown>, nowMicros: number):
       return [];
     }
   }
-  return parseSimplePattern(indicator.pattern) ?? [];
+  return withIndicatorAttributes(parseSimplePattern(indicator.pattern) ?? [], indicator);
 }

@@ -4,9 +4,14 @@
  * previous complete poll.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import type { ObjectVersionInput } from '../store/index.js';
-import { fetchFeed, redactUrl } from './fetch.js';
+import { fetchFeed, redactUrl, type FetchOptions } from './fetch.js';
 import type { ReadContext, ReadResult, ReadStats, SourceEntry } from './kinds.js';
 import { SourceRejectedError } from './rejected.js';
 
@@ -22,34 +27,63 @@ export type ParsedList =
   | { ok: false; reason: string };
 
 /**
+ * Bodies up to this many bytes are kept in memory between hashing and
+ * parsing. A larger one is written to a temporary file and parsed from
+ * there, so memory does not grow with the size of a feed.
+ */
+export const SPOOL_THRESHOLD_BYTES = 1024 * 1024;
+
+/** Builds the fetch options of a source: its limits, HTTP settings and conditional-GET validators. */
+export function fetchOptionsFor(
+  { source, previous, userAgent, logger }: ReadContext,
+  conditional = true,
+): FetchOptions {
+  return {
+    etag: conditional ? previous?.etag : undefined,
+    lastModified: conditional ? previous?.lastModified : undefined,
+    timeoutMs: source.timeoutMs,
+    maxBytes: source.maxBytes,
+    userAgent,
+    http: source.http,
+    logger,
+  };
+}
+
+/**
  * Fetches a body that contains the source's whole list, with a conditional
  * GET, and parses it. Throws `SourceRejectedError` when the parse finds the body
  * unusable, so the poll changes nothing.
  */
 export async function readWholeList(
-  { source, previous, userAgent, unchangedDigest }: ReadContext,
+  context: ReadContext,
   parse: (body: AsyncIterable<Buffer>) => Promise<ParsedList>,
+  conditional = true,
 ): Promise<ReadResult> {
-  const fetched = await fetchFeed(source.url, {
-    etag: previous?.etag,
-    lastModified: previous?.lastModified,
-    timeoutMs: source.timeoutMs,
-    maxBytes: source.maxBytes,
-    userAgent,
-  });
+  const { source, unchangedDigest } = context;
+  const fetched = await fetchFeed(source.url, fetchOptionsFor(context, conditional));
   if (fetched.kind === 'not-modified') return { kind: 'not-modified' };
 
-  // The body is kept while it is hashed, so that an unchanged one is never
-  // parsed; it is bounded by the source's maxBytes.
-  const chunks: Buffer[] = [];
+  const spool = new Spool();
   const hash = createHash('sha256');
-  for await (const chunk of fetched.body) {
-    chunks.push(chunk);
-    hash.update(chunk);
+  try {
+    for await (const chunk of fetched.body) {
+      hash.update(chunk);
+      await spool.write(chunk);
+    }
+    await spool.end();
+  } catch (error) {
+    await spool.remove();
+    throw error;
   }
   const bodyDigest = hash.digest('base64url');
+
   const parseBody = async (): Promise<ReadResult> => {
-    const parsed = await parse(replay(chunks));
+    let parsed: ParsedList;
+    try {
+      parsed = await parse(spool.read());
+    } finally {
+      await spool.remove();
+    }
     if (!parsed.ok) {
       throw new SourceRejectedError(
         `rejected the body of ${redactUrl(source.url)}: ${parsed.reason}`,
@@ -66,20 +100,76 @@ export async function readWholeList(
       bodyDigest,
     };
   };
+
   if (unchangedDigest === bodyDigest) {
+    // The poll may never parse an unchanged body, so a spooled one is not
+    // kept: parsing it after all fetches the list again.
+    const inMemory = !spool.spooled;
+    if (!inMemory) await spool.remove();
     return {
       kind: 'unchanged',
       bodyDigest,
       bytes: fetched.bytes(),
       etag: fetched.etag,
       lastModified: fetched.lastModified,
-      parse: parseBody,
+      parse: inMemory
+        ? parseBody
+        : () => readWholeList({ ...context, unchangedDigest: undefined }, parse, false),
     };
   }
   return parseBody();
 }
 
-/** Yields kept chunks again, as the body stream did. */
-async function* replay(chunks: readonly Buffer[]): AsyncIterable<Buffer> {
-  for (const chunk of chunks) yield chunk;
+/** Holds a body in memory up to SPOOL_THRESHOLD_BYTES and in a temporary file beyond. */
+class Spool {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private directory?: string;
+  private file?: WriteStream;
+
+  get spooled(): boolean {
+    return this.directory !== undefined;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.file === undefined) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size <= SPOOL_THRESHOLD_BYTES) return;
+      this.directory = await mkdtemp(join(tmpdir(), 'feedhub-body-'));
+      this.file = createWriteStream(join(this.directory, 'body'));
+      const kept = this.chunks;
+      this.chunks = [];
+      for (const part of kept) await this.append(part);
+      return;
+    }
+    await this.append(chunk);
+  }
+
+  private async append(chunk: Buffer): Promise<void> {
+    if (!this.file!.write(chunk)) await once(this.file!, 'drain');
+  }
+
+  async end(): Promise<void> {
+    if (this.file === undefined) return;
+    this.file.end();
+    await once(this.file, 'finish');
+  }
+
+  /** Yields the body again, as the fetch did. */
+  async *read(): AsyncGenerator<Buffer> {
+    if (this.directory === undefined) {
+      for (const chunk of this.chunks) yield chunk;
+      return;
+    }
+    for await (const chunk of createReadStream(join(this.directory, 'body'))) {
+      yield chunk as Buffer;
+    }
+  }
+
+  async remove(): Promise<void> {
+    this.chunks = [];
+    this.file?.destroy();
+    if (this.directory !== undefined) await rm(this.directory, { recursive: true, force: true });
+  }
 }

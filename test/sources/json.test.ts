@@ -248,7 +248,7 @@ describe('presetExpression', () => {
   test('option text stays literal', () => {
     const expression = presetExpression('aws-ip-ranges', { region: ['a\'`b"c'] });
     expect(() => compileExpression(expression)).not.toThrow();
-    expect(expression).toContain('contains(`["a\'\\`b\\"c"]`, region)');
+    expect(expression).toContain('contains(`["a\'\\u0060b\\"c"]`, region)');
   });
 });
 

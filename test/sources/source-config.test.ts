@@ -101,11 +101,41 @@ describe('csv source config', () => {
     path: ../list.csv
     interval: 1h
     columns: { ip: ipv4 }
+    attribute: { first_seen: firstSeen }
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /:10:\d+ \/sources\/0: unknown key "attribute"; remove it or fix its spelling$/,
+      ),
+    ]);
+  });
+
+  test('attribute columns read', () => {
+    const [source] = load(`  - id: threatfox
+    kind: csv
+    path: ../list.csv
+    interval: 1h
+    columns: { ioc: auto }
+    attributes: { first_seen_utc: firstSeen, 3: confidence, tags: tags }
+`);
+    expect(source!.csv?.attributes).toEqual([
+      { column: 3, kind: 'confidence' },
+      { column: 'first_seen_utc', kind: 'firstSeen' },
+      { column: 'tags', kind: 'tags' },
+    ]);
+  });
+
+  test('attribute kind unknown', () => {
+    const problems = problemsOf(`  - id: feodo
+    kind: csv
+    path: ../list.csv
+    interval: 1h
+    columns: { ip: ipv4 }
     attributes: { first_seen: first_seen_utc }
 `);
     expect(problems).toEqual([
       expect.stringMatching(
-        /:10:17 \/sources\/0: unknown key "attributes"; remove it or fix its spelling$/,
+        /\/sources\/0\/attributes\/first_seen: must be one of "firstSeen", .* \(value "first_seen_utc"\)$/,
       ),
     ]);
   });
@@ -231,7 +261,7 @@ describe('json source config', () => {
 `);
     expect(problems).toEqual([
       expect.stringMatching(
-        /\/sources\/0\/region: region applies only to preset aws-ip-ranges, not google-cloud; remove it$/,
+        /\/sources\/0\/region: region applies only to preset aws-ip-ranges or azure-service-tags, not google-cloud; remove it$/,
       ),
       expect.stringMatching(/\/sources\/0\/expression: set either preset or expression, not both/),
       expect.stringMatching(/\/sources\/0\/value: the preset google-cloud picks its values itself/),
@@ -288,7 +318,7 @@ describe('json source config', () => {
 `);
     expect(problems).toEqual([
       expect.stringMatching(
-        /:6:11 \/sources\/0: kind must be one of "text-list", "csv", "json", "stix-bundle", "misp-feed", "taxii21" \(value "xml"\)$/,
+        /:6:11 \/sources\/0: kind must be one of "text-list", "csv", "json", "stix-bundle", "misp-feed", "taxii21", "directory" \(value "xml"\)$/,
       ),
     ]);
   });
