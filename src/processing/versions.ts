@@ -10,11 +10,19 @@ import {
   buildIndicator,
   identityId,
   parseTimestamp,
+  patternFor,
   tlpMarking,
   TLP_LEVELS,
   type TlpLevel,
 } from '../stix/index.js';
-import type { IndicatorChange, ObjectVersionInput, SightingRecord } from '../store/index.js';
+// The pure attribute module, not the store index, which would load the database drivers.
+import { mergeAttributes } from '../store/attributes.js';
+import type {
+  IndicatorChange,
+  ObjectVersionInput,
+  SightingAttributes,
+  SightingRecord,
+} from '../store/index.js';
 import { mergeConfidence, type ConfidenceRule } from './confidence.js';
 import type { ValueType } from './value-types.js';
 
@@ -54,7 +62,9 @@ const TLP_ORDER: Record<TlpLevel, number> = {
 
 /**
  * Builds the indicator version that `change` calls for:
- * - `created` is the value: its sources, their confidence and labels;
+ * - `created` is the value: its sources, their confidence and labels, with
+ *   what each sighting's attributes say in place of the source's settings
+ *   (see `withAttributes`), and the description of the merged attributes;
  * - `merged` and `reactivated` restate it with the active sources;
  * - `withdrawn` and `expired` keep the last sources and set `valid_until`
  *   to the new `modified`, the moment of withdrawal.
@@ -67,11 +77,17 @@ export function buildHubVersion(
   change: IndicatorChange,
   context: VersionContext,
 ): ObjectVersionInput {
+  return fromCreatedTemplate(change, context) ?? buildVersionObject(change, context);
+}
+
+/** Builds a version of `buildHubVersion` field by field. */
+function buildVersionObject(change: IndicatorChange, context: VersionContext): ObjectVersionInput {
   const active = change.sightings.filter((sighting) => sighting.withdrawnAt === undefined);
   const gone = change.kind === 'withdrawn' || change.kind === 'expired';
   // A withdrawn value keeps the sources that listed it last.
   const basis = active.length > 0 ? active : lastWithdrawn(change.sightings);
   const profiles = basis.map((sighting) => profileOf(sighting.sourceId, context));
+  const attributed = basis.map((sighting, i) => withAttributes(profiles[i]!, sighting.attributes));
 
   const atMillis = Math.floor(change.at / MICROS_PER_MILLI);
   const createdMillis =
@@ -85,13 +101,15 @@ export function buildHubVersion(
   const modifiedMillis = lastMillis === undefined ? atMillis : Math.max(atMillis, lastMillis + 1);
 
   const creator = creatorOf(change.sightings);
-  const merged = mergeProfiles(profiles, context.confidenceRule);
+  const merged = mergeProfiles(attributed, context.confidenceRule);
+  const description = mergeAttributes(basis)?.description;
 
   const version = buildIndicator({
     collectionId: context.collectionId,
     identityId: identityId(context.collectionId, creator),
     type: change.valueType as ValueType,
     value: change.value,
+    description,
     confidence: merged.confidence,
     tlpMarkingId: tlpMarking(merged.tlp).id,
     indicatorTypes: merged.indicatorTypes,
@@ -102,6 +120,102 @@ export function buildHubVersion(
     validUntilMicros: gone ? modifiedMillis * MICROS_PER_MILLI : undefined,
   });
   return withExternalReferences(version, profiles);
+}
+
+/**
+ * The `created` version of a value first listed by one source without
+ * attributes: everything but the id, the name (the value) and the pattern
+ * is the same for every such value of a poll. `head`, `middle`, `tail` and
+ * `end` are the JSON text around those three, so that a version costs three
+ * concatenations instead of a merge, an object and its serialisation.
+ */
+interface CreatedTemplate {
+  head: string;
+  middle: string;
+  tail: string;
+  end: string;
+  version: string;
+}
+
+/** Templates by key (see `templateKey`) per context; null where a value's JSON had no usable shape. */
+const createdTemplates = new WeakMap<VersionContext, Map<string, CreatedTemplate | null>>();
+/** Templates kept per context; a poll uses one per source and value type. */
+const MAX_TEMPLATES = 64;
+
+/**
+ * Builds a `created` version from a template, making the template from the
+ * first such value; undefined when the change does not qualify.
+ */
+function fromCreatedTemplate(
+  change: IndicatorChange,
+  context: VersionContext,
+): ObjectVersionInput | undefined {
+  const [only] = change.sightings;
+  if (change.kind !== 'created' || change.sightings.length !== 1 || only === undefined) {
+    return undefined;
+  }
+  if (only.attributes !== undefined || only.withdrawnAt !== undefined) return undefined;
+
+  let templates = createdTemplates.get(context);
+  if (templates === undefined) {
+    templates = new Map();
+    createdTemplates.set(context, templates);
+  }
+  const key = `${only.sourceId}\n${only.creator}\n${change.valueType}\n${change.at}`;
+  const template = templates.get(key);
+  if (template === null) return undefined;
+  const pattern = patternFor(change.valueType as ValueType, change.value);
+  if (template !== undefined) {
+    return {
+      id: change.indicatorId,
+      type: 'indicator',
+      version: template.version,
+      specVersion: '2.1',
+      json:
+        template.head +
+        JSON.stringify(change.indicatorId) +
+        template.middle +
+        JSON.stringify(change.value) +
+        template.tail +
+        JSON.stringify(pattern) +
+        template.end,
+    };
+  }
+
+  const built = buildVersionObject(change, context);
+  if (templates.size >= MAX_TEMPLATES) templates.clear();
+  templates.set(key, splitCreated(built, change, pattern));
+  return built;
+}
+
+/**
+ * Splits a built version around its id, name and pattern. Returns null when
+ * the id is not the change's (a caller with ids of its own) or a part is not
+ * found exactly once in the expected order, so the template is never used.
+ */
+function splitCreated(
+  built: ObjectVersionInput,
+  change: IndicatorChange,
+  pattern: string,
+): CreatedTemplate | null {
+  if (built.id !== change.indicatorId) return null;
+  const json = built.json;
+  const id = `"id":${JSON.stringify(change.indicatorId)}`;
+  const name = `"name":${JSON.stringify(change.value)}`;
+  const patternText = `"pattern":${JSON.stringify(pattern)}`;
+  const idAt = json.indexOf(id);
+  const nameAt = json.indexOf(name);
+  const patternAt = json.indexOf(patternText);
+  const once = (text: string, at: number) => at >= 0 && json.indexOf(text, at + 1) < 0;
+  if (!once(id, idAt) || !once(name, nameAt) || !once(patternText, patternAt)) return null;
+  if (!(idAt < nameAt && nameAt < patternAt)) return null;
+  return {
+    head: json.slice(0, idAt + '"id":'.length),
+    middle: json.slice(idAt + id.length, nameAt + '"name":'.length),
+    tail: json.slice(nameAt + name.length, patternAt + '"pattern":'.length),
+    end: json.slice(patternAt + patternText.length),
+    version: built.version,
+  };
 }
 
 /** The merged attributes of the active sources of a value. */
@@ -128,6 +242,27 @@ export function mergeProfiles(
     tlp,
     indicatorTypes: union(profiles.map((profile) => profile.indicatorTypes)),
     labels: union(profiles.map((profile) => profile.labels)),
+  };
+}
+
+/**
+ * Returns a source's profile as it holds for one value: the sighting's
+ * confidence in place of the source's, the stricter of the two TLPs (a
+ * sighting never makes a value more open than its source is configured),
+ * and the sighting's labels added to the source's.
+ */
+export function withAttributes(
+  profile: SourceProfile,
+  attributes: Pick<SightingAttributes, 'confidence' | 'tlp' | 'labels'> | undefined,
+): SourceProfile {
+  if (attributes === undefined) return profile;
+  const { confidence, tlp, labels } = attributes;
+  if (confidence === undefined && tlp === undefined && labels === undefined) return profile;
+  return {
+    ...profile,
+    confidence: confidence ?? profile.confidence,
+    tlp: tlp !== undefined && TLP_ORDER[tlp] > TLP_ORDER[profile.tlp] ? tlp : profile.tlp,
+    labels: labels === undefined ? profile.labels : union([profile.labels, labels]),
   };
 }
 

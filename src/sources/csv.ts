@@ -12,6 +12,7 @@ import {
   type CanonicalResult,
   type ValueType,
 } from '../processing/index.js';
+import type { SightingAttributes } from '../store/index.js';
 import type { SourceEntry } from './kinds.js';
 import { compileExtract, type InvalidExample } from './text-list.js';
 
@@ -32,6 +33,33 @@ export interface CsvSkipRule {
   matches?: string;
 }
 
+/**
+ * What an attribute column holds, for every value of its row:
+ * - `firstSeen`, `lastSeen`: the source's own times, in a format of `parseFeedTime`;
+ * - `port`: one or more ports 1-65535, separated by `,`, `;`, `|` or spaces;
+ * - `malwareFamily`: one malware family name;
+ * - `tags`: labels separated by `,`, `;` or `|`;
+ * - `description`: free text;
+ * - `confidence`: an integer 0-100 that replaces the source's confidence for the value.
+ */
+export type CsvAttributeKind =
+  'firstSeen' | 'lastSeen' | 'port' | 'malwareFamily' | 'tags' | 'description' | 'confidence';
+
+export const CSV_ATTRIBUTE_KINDS: readonly CsvAttributeKind[] = [
+  'firstSeen',
+  'lastSeen',
+  'port',
+  'malwareFamily',
+  'tags',
+  'description',
+  'confidence',
+];
+
+export interface CsvAttributeColumn {
+  column: CsvColumnRef;
+  kind: CsvAttributeKind;
+}
+
 /** Settings of a `csv` source, resolved from the collection file. */
 export interface CsvSettings {
   /** One character. */
@@ -48,6 +76,8 @@ export interface CsvSettings {
   fields?: string[];
   columns: CsvColumn[];
   skip: CsvSkipRule[];
+  /** Columns whose cells become attributes of the row's values; absent or empty when none. */
+  attributes?: CsvAttributeColumn[];
 }
 
 export interface CsvStats {
@@ -63,6 +93,11 @@ export interface CsvStats {
   /** Invalid values plus rows that could not be read (truncated, unclosed quote, too long). */
   invalid: number;
   duplicates: number;
+  /**
+   * Attribute cells that could not be read (a bad date, port or confidence).
+   * The value is kept without that attribute; `invalidExamples` names the cell.
+   */
+  invalidAttributes: number;
   invalidExamples: InvalidExample[];
   looksLikeHtml: boolean;
   /** Set when a named column is missing from the header; parsing stopped there. */
@@ -145,8 +180,17 @@ export class EntryCollector {
 
   constructor(private readonly maxExamples = 5) {}
 
-  /** Canonicalizes `text` as `type` (or detects its type) and keeps it when it is valid and new. */
-  add(text: string, type: ValueType | 'auto', line: number, context: string): void {
+  /**
+   * Canonicalizes `text` as `type` (or detects its type) and keeps it when it
+   * is valid and new. A duplicate keeps the attributes of its first listing.
+   */
+  add(
+    text: string,
+    type: ValueType | 'auto',
+    line: number,
+    context: string,
+    attributes?: SightingAttributes,
+  ): void {
     const result: CanonicalResult =
       type === 'auto' ? detectAndCanonicalize(text) : canonicalize(type, text);
     if (!result.ok) {
@@ -160,7 +204,11 @@ export class EntryCollector {
     }
     this.seen.add(key);
     this.valid += 1;
-    this.entries.push({ type: result.type, value: result.value });
+    this.entries.push(
+      attributes === undefined
+        ? { type: result.type, value: result.value }
+        : { type: result.type, value: result.value, attributes },
+    );
   }
 
   /** Counts one invalid value or unreadable record. */
@@ -446,11 +494,13 @@ class CsvRowReader {
     valid: 0,
     invalid: 0,
     duplicates: 0,
+    invalidAttributes: 0,
     invalidExamples: [],
     looksLikeHtml: false,
   };
   readonly collector: EntryCollector;
   private columns: (ResolvedColumn & { valueType: ValueType | 'auto' })[] | undefined;
+  private attributeColumns: (ResolvedColumn & { kind: CsvAttributeKind })[] = [];
   private skip: ResolvedSkip[] = [];
   private lastComment: string | undefined;
   private readonly skipPatterns: (RE2JS | undefined)[];
@@ -518,6 +568,10 @@ class CsvRowReader {
       ...resolve(column.column),
       valueType: column.valueType,
     }));
+    this.attributeColumns = (settings.attributes ?? []).map((attribute) => ({
+      ...resolve(attribute.column),
+      kind: attribute.kind,
+    }));
     this.skip = settings.skip.map((rule, i) => ({
       column: resolve(rule.column),
       equals: rule.equals,
@@ -530,6 +584,7 @@ class CsvRowReader {
     const refs = [
       ...this.settings.columns.map((column) => column.column),
       ...this.settings.skip.map((rule) => rule.column),
+      ...(this.settings.attributes ?? []).map((attribute) => attribute.column),
     ];
     return refs.filter((ref): ref is string => typeof ref === 'string');
   }
@@ -553,12 +608,13 @@ class CsvRowReader {
       return;
     }
 
+    const attributes = this.rowAttributes(line, fields, text);
     let values = 0;
     for (const column of columns) {
       const cell = fields[column.index]!.trim();
       if (cell === '') continue;
       values += 1;
-      this.collector.add(cell, column.valueType, line, text);
+      this.collector.add(cell, column.valueType, line, text, attributes);
     }
     if (values === 0) {
       this.collector.reject(
@@ -567,6 +623,35 @@ class CsvRowReader {
         `no value in column ${columns.map((c) => JSON.stringify(c.name)).join(', ')}`,
       );
     }
+  }
+
+  /**
+   * Reads the attribute cells of a row. An empty or missing cell gives no
+   * attribute; an unreadable one is counted and named in the examples.
+   */
+  private rowAttributes(
+    line: number,
+    fields: string[],
+    text: string,
+  ): SightingAttributes | undefined {
+    if (this.attributeColumns.length === 0) return undefined;
+    const attributes: SightingAttributes = {};
+    for (const column of this.attributeColumns) {
+      const cell = fields[column.index]?.trim() ?? '';
+      if (cell === '') continue;
+      const problem = readAttribute(attributes, column.kind, cell);
+      if (problem === undefined) continue;
+      this.stats.invalidAttributes += 1;
+      const examples = this.collector.invalidExamples;
+      if (examples.length < MAX_ATTRIBUTE_EXAMPLES) {
+        examples.push({
+          line,
+          text: text.slice(0, MAX_EXAMPLE_LENGTH),
+          reason: `column ${JSON.stringify(column.name)}: ${problem}; the row's values are kept without it`,
+        });
+      }
+    }
+    return Object.keys(attributes).length === 0 ? undefined : attributes;
   }
 
   result(lines: number): CsvResult {
@@ -583,6 +668,106 @@ class CsvRowReader {
       },
     };
   }
+}
+
+const MAX_ATTRIBUTE_EXAMPLES = 5;
+const LIST_SEPARATORS = /[,;|]/;
+const PORT_SEPARATORS = /[,;|\s]+/;
+
+/** Adds one attribute cell to `attributes`; returns why the cell is invalid, or undefined. */
+function readAttribute(
+  attributes: SightingAttributes,
+  kind: CsvAttributeKind,
+  cell: string,
+): string | undefined {
+  switch (kind) {
+    case 'firstSeen':
+    case 'lastSeen': {
+      const micros = parseFeedTime(cell);
+      if (micros === undefined) {
+        return `invalid ${kind} time ${JSON.stringify(cell)}: expected ISO 8601 (2024-01-02T03:04:05Z), "2024-01-02 03:04:05" (UTC), a date or Unix seconds or milliseconds`;
+      }
+      attributes[kind] = micros;
+      return undefined;
+    }
+    case 'port': {
+      const ports: number[] = [];
+      for (const part of cell.split(PORT_SEPARATORS)) {
+        if (part === '') continue;
+        const port = /^[0-9]{1,5}$/.test(part) ? Number(part) : NaN;
+        if (!(port >= 1 && port <= 65535)) {
+          return `invalid port ${JSON.stringify(part)}: expected an integer 1-65535`;
+        }
+        ports.push(port);
+      }
+      if (ports.length > 0) attributes.ports = [...(attributes.ports ?? []), ...ports];
+      return undefined;
+    }
+    case 'malwareFamily':
+      attributes.malwareFamilies = [...(attributes.malwareFamilies ?? []), cell];
+      return undefined;
+    case 'tags': {
+      const tags = cell
+        .split(LIST_SEPARATORS)
+        .map((tag) => tag.trim())
+        .filter((tag) => tag !== '');
+      if (tags.length > 0) attributes.labels = [...(attributes.labels ?? []), ...tags];
+      return undefined;
+    }
+    case 'description':
+      attributes.description = cell;
+      return undefined;
+    case 'confidence': {
+      const confidence = /^[0-9]{1,3}$/.test(cell) ? Number(cell) : NaN;
+      if (!(confidence >= 0 && confidence <= 100)) {
+        return `invalid confidence ${JSON.stringify(cell)}: expected an integer 0-100`;
+      }
+      attributes.confidence = confidence;
+      return undefined;
+    }
+  }
+}
+
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * Parses a time as feeds write it and returns microseconds since the Unix
+ * epoch, or undefined when the text is none of these forms:
+ * - RFC 3339 / ISO 8601 date and time, `T` or a space between them, with
+ *   `Z`, `UTC`, an offset such as `+02:00`, or nothing, which means UTC;
+ * - a date alone (`2024-01-02`, midnight UTC);
+ * - Unix time: up to 11 digits are seconds (with an optional fraction), 12 or
+ *   13 digits are milliseconds.
+ */
+export function parseFeedTime(text: string): number | undefined {
+  const trimmed = text.trim();
+  const unix = /^(\d{1,13})(?:\.(\d{1,6}))?$/.exec(trimmed);
+  if (unix !== null) {
+    const digits = unix[1]!;
+    if (digits.length >= 12) {
+      return unix[2] === undefined ? Number(digits) * 1000 : undefined;
+    }
+    const fraction = unix[2] === undefined ? 0 : Number(unix[2].padEnd(6, '0'));
+    return Number(digits) * 1_000_000 + fraction;
+  }
+
+  const match = ISO_TIME.exec(trimmed);
+  if (match === null) return undefined;
+  const [, year, month, day, hour = '0', minute = '0', second = '0', fraction = '', zone] = match;
+  const fields = [Number(month), Number(day), Number(hour), Number(minute), Number(second)];
+  const [mo, d, h, mi, sec] = fields as [number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return undefined;
+  const millis = Date.UTC(Number(year), mo - 1, d, h, mi, Math.min(sec, 59));
+  // Date.UTC rolls an impossible day (February 30) over into the next month.
+  if (new Date(millis).getUTCDate() !== d) return undefined;
+  let micros = millis * 1000 + Number(fraction.slice(0, 6).padEnd(6, '0'));
+  if (zone !== undefined && /^[+-]/.test(zone)) {
+    const digits = zone.replace(':', '');
+    const offset = Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5));
+    micros -= (zone.startsWith('-') ? -1 : 1) * offset * 60_000_000;
+  }
+  return micros;
 }
 
 /** Finds a column name in a header, ignoring case and surrounding spaces. */

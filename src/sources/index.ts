@@ -1,6 +1,22 @@
 export { FetchError, type FetchFailure } from './fetch-error.js';
 export { fetchFeed, redactUrl, type FetchOptions, type FetchResult } from './fetch.js';
 export {
+  CATALOGUE,
+  catalogueEntry,
+  expandCatalogue,
+  renderCatalogueTable,
+  type CatalogueEntry,
+} from './catalogue.js';
+export { DROP_FORMATS, dropFormat, type DirectorySettings, type DropFormat } from './directory.js';
+export {
+  backoffDelayMs,
+  closeDispatchers,
+  HostLimiter,
+  SHARED_HOST_LIMITER,
+  type HttpSettings,
+  type HttpTls,
+} from './http-client.js';
+export {
   compileExtract,
   judgeBody,
   MAX_LINE_LENGTH,
@@ -15,6 +31,10 @@ export {
   judgeCsv,
   MAX_RECORD_LENGTH,
   parseCsv,
+  parseFeedTime,
+  CSV_ATTRIBUTE_KINDS,
+  type CsvAttributeColumn,
+  type CsvAttributeKind,
   type CsvColumn,
   type CsvColumnRef,
   type CsvResult,

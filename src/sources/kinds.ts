@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
+import { manualKind, type ManualSettings } from './manual.js';
 import type { ValueType } from '../processing/index.js';
-import type { ObjectVersionInput, SourceState } from '../store/index.js';
+import type { ObjectVersionInput, SightingAttributes, SourceState } from '../store/index.js';
 import { judgeCsv, parseCsv, type CsvSettings } from './csv.js';
+import { readDirectory, type DirectorySettings } from './directory.js';
+import type { HttpSettings } from './http-client.js';
 import { readWholeList } from './whole-list.js';
 import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
-import { judgeJson, parseJson, type JsonSettings } from './json.js';
+import { readJsonSource, type JsonSettings } from './json.js';
 import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
@@ -14,6 +17,8 @@ import { taxii21, type Taxii21Settings } from './taxii21.js';
 export interface SourceEntry {
   type: ValueType;
   value: string;
+  /** What the source says about the value, when its format has fields for it. */
+  attributes?: SightingAttributes;
 }
 
 /** Counts of one read, copied into the run report. */
@@ -26,6 +31,8 @@ export interface ReadStats {
   valid: number;
   invalid: number;
   duplicates?: number;
+  /** Attribute cells of a CSV source that could not be read; their values are kept without them. */
+  invalidAttributes?: number;
   /** Rows that a `skip` rule of a CSV source dropped; they count neither as valid nor invalid. */
   skipped?: number;
   invalidExamples?: InvalidExample[];
@@ -35,6 +42,10 @@ export interface ReadStats {
   objectsFound?: number;
   /** STIX 2.0 objects upgraded to 2.1. */
   upgraded?: number;
+  /** Files read by a `directory` source. */
+  files?: number;
+  /** Files of a `directory` source that were unusable and moved to failed/. */
+  filesFailed?: number;
 }
 
 /** The settings of a source that every kind understands; kinds read their own keys too. */
@@ -55,6 +66,14 @@ export interface SourceSettings {
   json?: JsonSettings;
   /** The settings of a `misp-feed` source; other kinds have none. */
   misp?: Partial<MispSettings>;
+  /** The entry loader of the `manual` source, supplied by the hub at poll time. */
+  manual?: ManualSettings;
+  /** Authentication, TLS, proxy, retries and zip entry of an HTTP source. Default: none and no retries. */
+  http?: HttpSettings;
+  /** `allow-list`: the values join the collection's allow-list instead of becoming indicators. Default `block`. */
+  role?: 'block' | 'allow-list';
+  /** The settings of a `directory` source; other kinds have none. */
+  directory?: DirectorySettings;
 }
 
 export interface ReadContext {
@@ -102,6 +121,12 @@ export type ReadResult =
        * such as TAXII `added_after`.
        */
       complete: boolean;
+      /**
+       * True for a list that is the truth even when it shrinks or empties,
+       * such as the analysts' manual entries: no plausibility check, and a
+       * value missing from it is withdrawn at once.
+       */
+      authoritative?: boolean;
     };
 
 /**
@@ -165,6 +190,7 @@ const csv: SourceKind = {
           valid: stats.valid,
           invalid: stats.invalid,
           duplicates: stats.duplicates,
+          invalidAttributes: stats.invalidAttributes,
           invalidExamples: stats.invalidExamples,
         },
       };
@@ -172,31 +198,7 @@ const csv: SourceKind = {
   },
 };
 
-const json: SourceKind = {
-  read(context) {
-    const settings = context.source.json;
-    if (!settings)
-      throw new Error(`source ${context.source.id} has kind json but no json settings`);
-    return readWholeList(context, async (body) => {
-      const { entries, stats } = await parseJson(body, settings, context.source.valueType);
-      const judgement = judgeJson(stats);
-      if (!judgement.ok) return judgement;
-      return {
-        ok: true,
-        entries,
-        stats: {
-          lines: stats.lines,
-          blank: stats.blank,
-          unmatched: stats.unmatched,
-          valid: stats.valid,
-          invalid: stats.invalid,
-          duplicates: stats.duplicates,
-          invalidExamples: stats.invalidExamples,
-        },
-      };
-    });
-  },
-};
+const json: SourceKind = { read: readJsonSource };
 
 /** The source kinds by the `kind` key of their configuration. */
 export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {
@@ -206,4 +208,6 @@ export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {
   json,
   'stix-bundle': stixBundleKind,
   'misp-feed': mispFeedKind,
+  manual: manualKind,
+  directory: { read: (context) => readDirectory(context, SOURCE_KINDS) },
 };

@@ -20,6 +20,7 @@ import {
   type ValueType,
 } from '../processing/index.js';
 import { isTlpLevel, type TlpLevel } from '../stix/tlp.js';
+import type { SightingAttributes } from '../store/index.js';
 import { fetchFeed, redactUrl } from './fetch.js';
 import { SourceRejectedError } from './rejected.js';
 import {
@@ -55,7 +56,10 @@ export const DEFAULT_MISP_SETTINGS: Readonly<MispSettings> = {
   maxEntries: 100_000,
 };
 
-/** TLP and labels that MISP tags give one value; the store has no place for them yet. */
+/**
+ * The MISP context of one value, with the UUIDs of its events. The entries
+ * carry the same TLP and labels as attributes, with ports and descriptions.
+ */
 export interface MispAnnotation {
   type: ValueType;
   value: string;
@@ -94,8 +98,12 @@ export interface MispRead {
 /** The cursor key under which the kind keeps its state; `poll.ts` owns other keys. */
 export const MISP_CURSOR_KEY = 'misp';
 
-/** One cached value: type, value, TLP level or empty, and indexes into the event's labels. */
-type CachedEntry = [ValueType, string, TlpLevel | '', number[]];
+/**
+ * One cached value: type, value, TLP level or empty, indexes into the event's
+ * labels, the ports of `|port` attributes, and the comment of the first
+ * `to_ids` attribute that has one (empty when none).
+ */
+type CachedEntry = [ValueType, string, TlpLevel | '', number[], number[], string];
 
 interface CachedEvent {
   /** The manifest timestamp of the event when it was read, as the manifest wrote it. */
@@ -106,7 +114,8 @@ interface CachedEvent {
 
 /** The stored state of a `misp-feed` source. */
 interface MispCursor {
-  format: 1;
+  /** 2 since entries carry ports and comments; a cursor of format 1 is discarded, so every event is read again. */
+  format: 2;
   /** The manifest URL and the settings the entries were extracted with; another value discards the cursor. */
   feedUrl: string;
   toIdsOnly: boolean;
@@ -211,7 +220,7 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
   counts.duplicates = merged.cachedEntries - merged.entries.length;
 
   const cursor: MispCursor = {
-    format: 1,
+    format: 2,
     feedUrl: manifestUrl,
     toIdsOnly: settings.toIdsOnly,
     events: orderedEvents(events),
@@ -300,7 +309,7 @@ function readCursor(
   settings: MispSettings,
 ): MispCursor | undefined {
   const cursor = stored?.[MISP_CURSOR_KEY];
-  if (!isRecord(cursor) || cursor.format !== 1) return undefined;
+  if (!isRecord(cursor) || cursor.format !== 2) return undefined;
   if (cursor.feedUrl !== feedUrl || cursor.toIdsOnly !== settings.toIdsOnly) return undefined;
   if (!isRecord(cursor.events)) return undefined;
   return cursor as unknown as MispCursor;
@@ -476,14 +485,19 @@ class Extraction {
       const tags = [...eventTags, ...tagsOf(attribute)];
       const tlp = strictestTlp(tags);
       const labelIds = tags.filter((tag) => tlpOf(tag) === undefined).map(indexOf);
+      const ports = portOf(attribute);
+      const comment = idsComment(attribute);
       for (const { type, value } of values) {
         const key = `${type}\u0000${value}`;
         const known = byValue.get(key);
         if (known === undefined) {
-          byValue.set(key, [type, value, tlp ?? '', [...new Set(labelIds)].sort((a, b) => a - b)]);
+          const labelList = [...new Set(labelIds)].sort((a, b) => a - b);
+          byValue.set(key, [type, value, tlp ?? '', labelList, ports, comment]);
         } else {
           known[2] = stricter(known[2] || undefined, tlp) ?? '';
           known[3] = [...new Set([...known[3], ...labelIds])].sort((a, b) => a - b);
+          known[4] = [...new Set([...known[4], ...ports])].sort((a, b) => a - b);
+          if (known[5] === '') known[5] = comment;
         }
       }
     }
@@ -531,6 +545,24 @@ class Extraction {
     }
     return values;
   }
+}
+
+/** Returns the port of an `ip-src|port` or `ip-dst|port` attribute, as a list of none or one. */
+function portOf(attribute: Record<string, unknown>): number[] {
+  const type = attribute.type;
+  if (type !== 'ip-src|port' && type !== 'ip-dst|port') return [];
+  if (typeof attribute.value !== 'string') return [];
+  const parts = splitComposite(type, attribute.value);
+  if (!Array.isArray(parts)) return [];
+  const text = parts[1].trim();
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : 0;
+  return port >= 1 && port <= 65535 ? [port] : [];
+}
+
+/** Returns the trimmed `comment` of an attribute flagged `to_ids`, or empty text. */
+function idsComment(attribute: Record<string, unknown>): string {
+  if (!isSet(attribute.to_ids) || typeof attribute.comment !== 'string') return '';
+  return attribute.comment.trim();
 }
 
 /** Collects the attributes of an event, those of its non-deleted `Object` entries included. */
@@ -677,19 +709,41 @@ interface Merged {
   cachedEntries: number;
 }
 
-/** Merges the cached events into one entry per value, in manifest order. */
+interface MergedValue extends MispAnnotation {
+  labelSet: Set<string>;
+  portSet: Set<number>;
+  description: string;
+  /** Manifest timestamp of the event that gave `description`. */
+  describedAt: number;
+}
+
+/**
+ * Merges the cached events into one entry per value, in manifest order. The
+ * description is the comment of the most recent event (by manifest
+ * timestamp) that has one; the first such event in manifest order wins a tie.
+ */
 function mergeEvents(events: Record<string, CachedEvent>, order: readonly string[]): Merged {
-  const byValue = new Map<string, MispAnnotation & { labelSet: Set<string> }>();
+  const byValue = new Map<string, MergedValue>();
   let cachedEntries = 0;
   for (const uuid of order) {
     const event = events[uuid];
     if (event === undefined) continue;
-    for (const [type, value, tlp, labelIds] of event.entries) {
+    const timestamp = Number(event.timestamp);
+    for (const [type, value, tlp, labelIds, ports, comment] of event.entries) {
       cachedEntries += 1;
       const key = `${type}\u0000${value}`;
       let merged = byValue.get(key);
       if (merged === undefined) {
-        merged = { type, value, labels: [], events: [], labelSet: new Set() };
+        merged = {
+          type,
+          value,
+          labels: [],
+          events: [],
+          labelSet: new Set(),
+          portSet: new Set(),
+          description: '',
+          describedAt: -Infinity,
+        };
         byValue.set(key, merged);
       }
       merged.tlp = stricter(merged.tlp, tlp || undefined);
@@ -698,20 +752,40 @@ function mergeEvents(events: Record<string, CachedEvent>, order: readonly string
         const label = event.labels[id];
         if (label !== undefined) merged.labelSet.add(label);
       }
+      for (const port of ports) merged.portSet.add(port);
+      if (comment !== '' && timestamp > merged.describedAt) {
+        merged.description = comment;
+        merged.describedAt = timestamp;
+      }
     }
   }
   const entries: SourceEntry[] = [];
   const annotations: MispAnnotation[] = [];
-  for (const { labelSet, ...annotation } of byValue.values()) {
-    entries.push({ type: annotation.type, value: annotation.value });
-    const labels = [...labelSet].sort();
+  for (const merged of byValue.values()) {
+    const { type, value, tlp, events } = merged;
+    const labels = [...merged.labelSet].sort();
+    const ports = [...merged.portSet].sort((a, b) => a - b);
+    entries.push(
+      withAttributes({ type, value }, { tlp, labels, ports, description: merged.description }),
+    );
     annotations.push(
-      annotation.tlp === undefined
-        ? { type: annotation.type, value: annotation.value, labels, events: annotation.events }
-        : { ...annotation, labels },
+      tlp === undefined ? { type, value, labels, events } : { type, value, tlp, labels, events },
     );
   }
   return { entries, annotations, cachedEntries };
+}
+
+/** Returns the entry with the attributes that are not empty; TLP 1.0 `white` becomes `clear`. */
+function withAttributes(
+  entry: SourceEntry,
+  found: { tlp?: TlpLevel; labels: string[]; ports: number[]; description: string },
+): SourceEntry {
+  const attributes: SightingAttributes = {};
+  if (found.tlp !== undefined) attributes.tlp = found.tlp === 'white' ? 'clear' : found.tlp;
+  if (found.labels.length > 0) attributes.labels = found.labels;
+  if (found.ports.length > 0) attributes.ports = found.ports;
+  if (found.description !== '') attributes.description = found.description;
+  return Object.keys(attributes).length === 0 ? entry : { ...entry, attributes };
 }
 
 /** Orders the cursor's events by UUID, so that equal feeds store equal cursors. */

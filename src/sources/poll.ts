@@ -257,7 +257,8 @@ export async function pollSource(
     const entries = processing.screen.filter<SourceEntry>(
       result.entries,
       screenCounts,
-      (_, part) => part,
+      (original, part) =>
+        original.attributes === undefined ? part : { ...part, attributes: original.attributes },
     );
     Object.assign(report, {
       allowListed: screenCounts.allowListed,
@@ -269,23 +270,38 @@ export async function pollSource(
     // A complete poll whose valid count fell too far is held: it may be a
     // truncated or broken list, so it withdraws nothing.
     const previousValid = previous?.lastValidCount;
+    // An authoritative list (the analysts' own entries) is the truth even when it shrinks or empties.
+    const authoritative = result.authoritative === true;
     const plausible =
+      authoritative ||
       !result.complete ||
       previousValid === undefined ||
       result.stats.valid >= previousValid * (1 - processing.withdrawal.maxDrop);
     report.plausible = plausible;
-    const withdraws = result.complete && plausible && result.stats.valid > 0;
+    const withdraws = result.complete && plausible && (result.stats.valid > 0 || authoritative);
 
     const marking = tlpMarking(source.tlp);
-    const sightings: SightingInput[] = entries.map((entry) => ({
-      valueType: entry.type,
-      value: entry.value,
-      indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
-    }));
+    // Indicators refer to the marking of each TLP that a value's attributes name.
+    const attributeTlps = new Set<TlpLevel>();
+    const sightings: SightingInput[] = entries.map((entry) => {
+      const sighting: SightingInput = {
+        valueType: entry.type,
+        value: entry.value,
+        indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
+      };
+      if (entry.attributes !== undefined) {
+        sighting.attributes = entry.attributes;
+        if (entry.attributes.tlp !== undefined) attributeTlps.add(entry.attributes.tlp);
+      }
+      return sighting;
+    });
     const extraObjects = [...result.objects];
     if (sightings.length > 0) {
       extraObjects.push(buildIdentity({ collectionId, sourceId: source.id, name: source.name }));
       extraObjects.push(toStoredVersion(marking.json));
+      for (const tlp of attributeTlps) {
+        if (tlp !== source.tlp) extraObjects.push(toStoredVersion(tlpMarking(tlp).json));
+      }
     }
 
     const newState: SourceState = {
@@ -325,12 +341,13 @@ export async function pollSource(
               lastSeen: startedMicros,
               missed: 0,
               creator: true,
+              ...(sighting.attributes === undefined ? {} : { attributes: sighting.attributes }),
             },
           ],
         }),
       buildVersion,
       missing: withdraws
-        ? { withdrawAfter: processing.withdrawal.missesBeforeWithdrawal }
+        ? { withdrawAfter: authoritative ? 1 : processing.withdrawal.missesBeforeWithdrawal }
         : undefined,
       extraObjects,
       // Counts are known only once the poll is applied; the final report replaces this one below.

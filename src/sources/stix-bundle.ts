@@ -11,6 +11,7 @@ import type { ObjectVersionInput } from '../store/index.js';
 // NOTE: the STIX 2.1 object validator (JSON Schema) lives in src/taxii. Moving
 // it to src/stix would remove this import of another part's internals.
 import { checkObject } from '../taxii/object-validation.js';
+import { withIndicatorAttributes } from './stix-attributes.js';
 import { redactUrl } from './fetch.js';
 import { readWholeList } from './whole-list.js';
 import { SourceRejectedError } from './rejected.js';
@@ -313,7 +314,7 @@ function indicatorValues(indicator: Record<string, unknown>, nowMicros: number):
     }
   }
   const values = parseSimplePattern(indicator.pattern);
-  return values?.length === 1 ? values : [];
+  return values?.length === 1 ? withIndicatorAttributes(values, indicator) : [];
 }
 
 type Upgrade =

@@ -1,5 +1,11 @@
 export * from './port.js';
 export {
+  ATTRIBUTE_TLP_RANK,
+  mergeAttributes,
+  normalizeAttributes,
+  type AttributedSighting,
+} from './attributes.js';
+export {
   createSqliteStore,
   SqliteJobBackend,
   SqliteStore,

@@ -169,6 +169,49 @@ export interface SightingInput {
   value: string;
   /** Deterministic STIX id of the hub indicator for this value in the collection. */
   indicatorId: string;
+  /**
+   * What the source said about the value in this poll. A poll that lists the
+   * value replaces the stored attributes of its sighting, and one without
+   * attributes clears them. Stores keep them in the form `normalizeAttributes`
+   * returns.
+   */
+  attributes?: SightingAttributes;
+}
+
+/** TLP levels of sighting attributes, from the most open to the most restrictive. */
+export type AttributeTlp = 'clear' | 'green' | 'amber' | 'amber+strict' | 'red';
+
+/** What one source said about one value. Every field is optional; absent means the source said nothing. */
+export interface SightingAttributes {
+  /** STIX confidence 0-100 (an integer) that replaces the source's configured confidence for this value. */
+  confidence?: number;
+  /** TLP of the value; it can only make the source's configured TLP more restrictive. */
+  tlp?: AttributeTlp;
+  /** Labels or tags, sorted and unique. */
+  labels?: string[];
+  /** TCP or UDP ports 1-65535, sorted and unique. */
+  ports?: number[];
+  /** Malware family names, sorted and unique. */
+  malwareFamilies?: string[];
+  description?: string;
+  /** Micros: when the source itself first saw the value, as the feed says. */
+  firstSeen?: number;
+  /** Micros: when the source itself last saw the value, as the feed says. */
+  lastSeen?: number;
+}
+
+/**
+ * The attributes of the active sightings of a value, merged: labels, ports
+ * and malware families unioned, the most restrictive TLP, the description
+ * of the sighting with the latest `lastSeen` (ties: the smallest source
+ * id), the earliest `firstSeen` and the latest `lastSeen`. Confidence stays
+ * per source, because the collection's confidence rule and the sources'
+ * configured confidence (for sightings without one) decide the merged
+ * value, and the store knows neither.
+ */
+export interface IndicatorAttributes extends Omit<SightingAttributes, 'confidence'> {
+  /** Confidence 0-100 by source id, for the active sightings that carry one. */
+  confidenceBySource?: Record<string, number>;
 }
 
 /** A value of a collection as derived views see it. */
@@ -179,6 +222,8 @@ export interface IndicatorEntry {
   firstSeen: number;
   lastSeen: number;
   sources: string[];
+  /** The merged attributes of the active sightings; absent when none has any. */
+  attributes?: IndicatorAttributes;
 }
 
 /** Conditional-GET state and the last run report of one source. */
@@ -238,7 +283,7 @@ export interface PollResultSummary {
   missed?: number;
   /** Values that this poll withdrew: their last active sighting was withdrawn. */
   withdrawn?: number;
-  /** Values whose set of active sources changed but that stay active. */
+  /** Values whose set of active sources, or the attributes of an active sighting, changed but that stay active. */
   merged?: number;
 }
 
@@ -258,13 +303,16 @@ export interface SightingRecord {
   /** Micros at which the sighting stopped counting; absent while it is active. */
   withdrawnAt?: number;
   withdrawalReason?: WithdrawalReason;
+  /** What the source said about the value in the last poll that listed it. */
+  attributes?: SightingAttributes;
 }
 
 /**
  * A value whose hub indicator needs a new version. A value is active while
  * at least one of its sightings is active; views list only active values.
  * - `created`: the first sighting of a value without an indicator.
- * - `merged`: the set of active sources changed and the value stays active.
+ * - `merged`: the set of active sources, or the attributes of an active
+ *   sighting, changed and the value stays active.
  * - `reactivated`: a value without an active sighting was listed again.
  * - `withdrawn` / `expired`: the last active sighting was withdrawn because
  *   its source stopped listing the value, or because it aged out.
@@ -331,6 +379,89 @@ export interface RenderedView {
   dataEtag: string;
   /** The render's build log as JSON text. */
   log: string;
+}
+
+/**
+ * Kinds of administration records: the definitions analysts edit through the
+ * REST API (collections with their sources, views and policies; principals;
+ * API keys; manual indicator entries).
+ */
+export type RecordKind = 'collection' | 'principal' | 'api-key' | 'manual-entry';
+
+/**
+ * A configuration or administration document. The store keeps `body` as
+ * JSON text, so any key survives; it never looks inside it.
+ */
+export interface AdminRecord {
+  kind: RecordKind;
+  /**
+   * Unique within its kind. Records that belong to a collection use
+   * `<collectionId>/<key>`, so that `listRecords` with a prefix finds them.
+   */
+  id: string;
+  /** 1 when created, one more after each update; what a stale update is checked against. */
+  revision: number;
+  /** Micros. */
+  createdAt: number;
+  /** Micros. */
+  updatedAt: number;
+  body: Record<string, unknown>;
+}
+
+export interface PutRecordOptions {
+  /** Micros of the change. */
+  at: number;
+  /**
+   * `absent`: the record must not exist yet; a number: the stored revision
+   * must be this one; unset: written whatever is stored.
+   */
+  expectedRevision?: number | 'absent';
+}
+
+export interface RecordPage {
+  /** Ordered by id (binary text order). */
+  items: AdminRecord[];
+  more: boolean;
+}
+
+/** One change made through the API, or by the hub on an operator's behalf. */
+export interface AuditInput {
+  /** Micros at which the change happened. */
+  at: number;
+  /** Principal name, or `system` for changes the hub makes at start (seeding). */
+  actor: string;
+  /** Dotted verb, e.g. `collection.create`, `source.run`, `api-key.revoke`. */
+  action: string;
+  targetKind: string;
+  targetId: string;
+  /** Collection the change belongs to, when it belongs to one. */
+  collectionId?: string;
+  /** Client address of the request. */
+  ip?: string;
+  /** What changed, as JSON-serialisable data. Never carries secrets. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditInput {
+  /** Strictly increasing across the store, also with several writers; the list cursor. */
+  seq: number;
+}
+
+/** A query for audit records, newest first. Every filter is optional and they combine with AND. */
+export interface AuditQuery {
+  actor?: string;
+  /** Exact action, or a prefix ending in `.` (e.g. `collection.`). */
+  action?: string;
+  targetKind?: string;
+  targetId?: string;
+  collectionId?: string;
+  /** Micros, inclusive. */
+  since?: number;
+  /** Micros, exclusive. */
+  until?: number;
+  /** Resume strictly before this `seq` (from the last item of a previous page). */
+  beforeSeq?: number;
+  limit: number;
 }
 
 /** The storage port. Every method may reject with `StoreError`. */
@@ -428,6 +559,42 @@ export interface Store {
   expireSightings(input: ExpireInput): Promise<ExpireSummary>;
   /** Returns every sighting of one value in a collection, active or not, by source id. */
   listSightings(collectionId: string, valueType: string, value: string): Promise<SightingRecord[]>;
+
+  /**
+   * Creates or replaces a record and returns it as stored. Rejects with
+   * `RecordConflictError`, changing nothing, when `expectedRevision` does
+   * not hold. Concurrent writers with the same expected revision: one wins.
+   */
+  putRecord(
+    kind: RecordKind,
+    id: string,
+    body: Record<string, unknown>,
+    options: PutRecordOptions,
+  ): Promise<AdminRecord>;
+  getRecord(kind: RecordKind, id: string): Promise<AdminRecord | undefined>;
+  /** Lists records of a kind by id, those whose id starts with `prefix` when given, strictly after `after`. */
+  listRecords(
+    kind: RecordKind,
+    query: { prefix?: string; after?: string; limit: number },
+  ): Promise<RecordPage>;
+  /**
+   * Deletes a record; false when there was none. With `expectedRevision`,
+   * rejects with `RecordConflictError` when the stored revision differs.
+   */
+  deleteRecord(kind: RecordKind, id: string, expectedRevision?: number): Promise<boolean>;
+  /** Deletes every record of a kind whose id starts with `prefix`; returns how many. */
+  deleteRecords(kind: RecordKind, prefix: string): Promise<number>;
+
+  appendAudit(entry: AuditInput): Promise<AuditRecord>;
+  listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }>;
+
+  /**
+   * Removes a collection and everything stored for it: object versions,
+   * sightings, source states, views, statuses and its `manual-entry`
+   * records. Its `collection` record is the caller's to delete. Safe to
+   * repeat after a crash part way.
+   */
+  deleteCollection(id: string): Promise<void>;
 }
 
 /** A storage failure, e.g. an unreachable database. Never carries HTTP semantics. */
@@ -435,5 +602,22 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+}
+
+/** A record write or delete whose expected revision did not hold. */
+export class RecordConflictError extends Error {
+  constructor(
+    readonly kind: RecordKind,
+    readonly id: string,
+    /** The stored revision, or undefined when no record is stored. */
+    readonly currentRevision: number | undefined,
+  ) {
+    super(
+      currentRevision === undefined
+        ? `${kind} ${JSON.stringify(id)} does not exist`
+        : `${kind} ${JSON.stringify(id)} is at revision ${currentRevision}`,
+    );
+    this.name = 'RecordConflictError';
   }
 }

@@ -5,9 +5,10 @@
  *
  * gzip of UTF-8 text: a first line of JSON `{"v":1,"attrs":[...]}` holding
  * each distinct tuple [sources, labels, indicatorTypes, tlp, confidence],
- * then one line per entry: type, value, indicator id, attribute index,
- * first seen and last seen, separated by tabs. Canonical values never
- * contain a tab or a line break.
+ * with a sixth element `Extras` for an entry that has sighting attributes of
+ * its own, then one line per entry: type, value, indicator id, attribute
+ * index, first seen and last seen, separated by tabs. Canonical values
+ * never contain a tab or a line break.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 
@@ -16,7 +17,36 @@ import type { ViewEntry, ViewTlp } from './model.js';
 
 const FORMAT_VERSION = 1;
 
-type Attrs = [string[], string[], string[], ViewTlp, number];
+/** Ports, malware families, description, reported first and last seen; absent ones are left out. */
+interface Extras {
+  p?: number[];
+  m?: string[];
+  d?: string;
+  f?: number;
+  l?: number;
+}
+
+type Attrs =
+  | [string[], string[], string[], ViewTlp, number]
+  | [string[], string[], string[], ViewTlp, number, Extras];
+
+function extrasOf(entry: ViewEntry): Extras | undefined {
+  const extras: Extras = {};
+  if (entry.ports !== undefined) extras.p = entry.ports;
+  if (entry.malwareFamilies !== undefined) extras.m = entry.malwareFamilies;
+  if (entry.description !== undefined) extras.d = entry.description;
+  if (entry.reportedFirstSeen !== undefined) extras.f = entry.reportedFirstSeen;
+  if (entry.reportedLastSeen !== undefined) extras.l = entry.reportedLastSeen;
+  return Object.keys(extras).length === 0 ? undefined : extras;
+}
+
+function addExtras(entry: ViewEntry, extras: Extras): void {
+  if (extras.p !== undefined) entry.ports = extras.p;
+  if (extras.m !== undefined) entry.malwareFamilies = extras.m;
+  if (extras.d !== undefined) entry.description = extras.d;
+  if (extras.f !== undefined) entry.reportedFirstSeen = extras.f;
+  if (extras.l !== undefined) entry.reportedLastSeen = extras.l;
+}
 
 export function encodeEntries(entries: readonly ViewEntry[]): Buffer {
   const attrs: Attrs[] = [];
@@ -24,13 +54,11 @@ export function encodeEntries(entries: readonly ViewEntry[]): Buffer {
   const lines: string[] = new Array(entries.length + 1);
   for (let i = 0; i < entries.length; i += 1) {
     const entry = entries[i]!;
-    const tuple: Attrs = [
-      entry.sources,
-      entry.labels,
-      entry.indicatorTypes,
-      entry.tlp,
-      entry.confidence,
-    ];
+    const extras = extrasOf(entry);
+    const tuple: Attrs =
+      extras === undefined
+        ? [entry.sources, entry.labels, entry.indicatorTypes, entry.tlp, entry.confidence]
+        : [entry.sources, entry.labels, entry.indicatorTypes, entry.tlp, entry.confidence, extras];
     const key = JSON.stringify(tuple);
     let index = indexOf.get(key);
     if (index === undefined) {
@@ -58,7 +86,7 @@ export function decodeEntries(data: Buffer): ViewEntry[] {
     const [type, value, indicatorId, index, firstSeen, lastSeen] = lines[i]!.split('\t');
     const tuple = attrs[Number(index)];
     if (tuple === undefined) throw new Error(`stored view data line ${i} has no attributes`);
-    entries[i - 1] = {
+    const entry: ViewEntry = {
       type: type as ValueType,
       value: value!,
       indicatorId: indicatorId!,
@@ -70,6 +98,8 @@ export function decodeEntries(data: Buffer): ViewEntry[] {
       firstSeen: Number(firstSeen),
       lastSeen: Number(lastSeen),
     };
+    if (tuple.length === 6) addExtras(entry, tuple[5]);
+    entries[i - 1] = entry;
   }
   return entries;
 }

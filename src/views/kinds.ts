@@ -5,7 +5,13 @@
  */
 import type { ValueType } from '../processing/index.js';
 import { renderCef, type CefOptions } from './formats/cef.js';
-import { CSV_FIELDS, renderCsv, type CsvColumn, type CsvField } from './formats/csv.js';
+import {
+  CSV_FIELDS,
+  DEFAULT_CSV_COLUMNS,
+  renderCsv,
+  type CsvColumn,
+  type CsvField,
+} from './formats/csv.js';
 import {
   renderAwsWafIpSet,
   renderCheckpointCsv,
@@ -252,7 +258,7 @@ export function formatView(
       return renderCsv(
         entries,
         {
-          columns: csvColumns(options) ?? CSV_FIELDS.map((field) => ({ field, header: field })),
+          columns: csvColumns(options) ?? [...DEFAULT_CSV_COLUMNS],
           header: flag(options, 'header', true),
           bom: flag(options, 'bom', false),
         },

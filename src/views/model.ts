@@ -23,10 +23,20 @@ export interface ViewEntry {
   labels: string[];
   /** Union of the sources' STIX indicator types, sorted. */
   indicatorTypes: string[];
-  /** The most restrictive TLP of the sources and the collection. */
+  /** The most restrictive TLP of the sources, their sightings and the collection. */
   tlp: ViewTlp;
   firstSeen: number;
   lastSeen: number;
+  /** Ports that the sources gave for the value, sorted; absent when none did. */
+  ports?: number[];
+  /** Malware families that the sources named, sorted; absent when none did. */
+  malwareFamilies?: string[];
+  /** The description of the most recent sighting that has one. */
+  description?: string;
+  /** The earliest first-seen time that a source reported itself, as opposed to `firstSeen`, when the hub first saw the value. */
+  reportedFirstSeen?: number;
+  /** The latest last-seen time that a source reported itself. */
+  reportedLastSeen?: number;
 }
 
 /** One rewrite or drop of an entry by a format. */

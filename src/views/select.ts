@@ -6,10 +6,11 @@ import type { ValueType } from '../processing/index.js';
 import {
   mergeProfiles,
   profileOf,
+  withAttributes,
   type SourceProfile,
   type VersionContext,
 } from '../processing/versions.js';
-import type { IndicatorEntry } from '../store/index.js';
+import type { IndicatorAttributes, IndicatorEntry } from '../store/index.js';
 import type { ViewEntry, ViewTlp } from './model.js';
 import type { ViewFilter, ViewOrder, ViewSpec } from './spec.js';
 
@@ -21,39 +22,37 @@ const TLP_RANK: Record<ViewTlp, number> = {
   red: 4,
 };
 
+type SharedAttributes = Pick<
+  ViewEntry,
+  'confidence' | 'sources' | 'labels' | 'indicatorTypes' | 'tlp'
+>;
+
 /**
  * Turns stored entries into view entries. Attributes that depend only on
- * the set of sources are computed once per distinct set, so a million
- * values from three sources cost three merges.
+ * the set of sources, and on the confidence, TLP and labels that the
+ * sightings gave, are computed once per distinct combination, so a million
+ * values from three sources without sighting attributes cost three merges.
  */
 export function toViewEntries(
   entries: readonly IndicatorEntry[],
   context: VersionContext,
   collectionTlp: ViewTlp,
 ): ViewEntry[] {
-  const bySources = new Map<
-    string,
-    Omit<ViewEntry, 'type' | 'value' | 'indicatorId' | 'firstSeen' | 'lastSeen'>
-  >();
+  const byKey = new Map<string, SharedAttributes>();
   const result: ViewEntry[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i += 1) {
     const entry = entries[i]!;
-    const key = entry.sources.join('\n');
-    let shared = bySources.get(key);
-    if (shared === undefined) {
-      const profiles: SourceProfile[] = entry.sources.map((id) => profileOf(id, context));
-      const merged = mergeProfiles(profiles, context.confidenceRule);
-      const tlp = merged.tlp === 'white' ? 'clear' : merged.tlp;
-      shared = {
-        confidence: merged.confidence,
-        sources: profiles.map((profile) => profile.name).sort(),
-        labels: merged.labels,
-        indicatorTypes: merged.indicatorTypes,
-        tlp: TLP_RANK[collectionTlp] > TLP_RANK[tlp] ? collectionTlp : tlp,
-      };
-      bySources.set(key, shared);
+    const attributes = entry.attributes;
+    let key = entry.sources.join('\n');
+    if (attributes !== undefined) {
+      key += `\n${JSON.stringify([attributes.confidenceBySource, attributes.tlp, attributes.labels])}`;
     }
-    result[i] = {
+    let shared = byKey.get(key);
+    if (shared === undefined) {
+      shared = sharedAttributes(entry.sources, attributes, context, collectionTlp);
+      byKey.set(key, shared);
+    }
+    const viewEntry: ViewEntry = {
       type: entry.valueType as ValueType,
       value: entry.value,
       indicatorId: entry.indicatorId,
@@ -61,8 +60,53 @@ export function toViewEntries(
       lastSeen: entry.lastSeen,
       ...shared,
     };
+    if (attributes !== undefined) addOwnAttributes(viewEntry, attributes);
+    result[i] = viewEntry;
   }
   return result;
+}
+
+/**
+ * Merges the profiles of a value's sources, each with the confidence its
+ * sighting gave, and adds the sightings' TLP and labels, as hub indicator
+ * versions do.
+ */
+function sharedAttributes(
+  sourceIds: readonly string[],
+  attributes: IndicatorAttributes | undefined,
+  context: VersionContext,
+  collectionTlp: ViewTlp,
+): SharedAttributes {
+  const profiles: SourceProfile[] = sourceIds.map((id) =>
+    withAttributes(profileOf(id, context), {
+      confidence: attributes?.confidenceBySource?.[id],
+    }),
+  );
+  const merged = mergeProfiles(profiles, context.confidenceRule);
+  let tlp: ViewTlp = merged.tlp === 'white' ? 'clear' : merged.tlp;
+  if (attributes?.tlp !== undefined && TLP_RANK[attributes.tlp] > TLP_RANK[tlp]) {
+    tlp = attributes.tlp;
+  }
+  const labels =
+    attributes?.labels === undefined
+      ? merged.labels
+      : [...new Set([...merged.labels, ...attributes.labels])].sort();
+  return {
+    confidence: merged.confidence,
+    sources: profiles.map((profile) => profile.name).sort(),
+    labels,
+    indicatorTypes: merged.indicatorTypes,
+    tlp: TLP_RANK[collectionTlp] > TLP_RANK[tlp] ? collectionTlp : tlp,
+  };
+}
+
+/** Copies the attributes that only this value has: ports, families, description and reported times. */
+function addOwnAttributes(entry: ViewEntry, attributes: IndicatorAttributes): void {
+  if (attributes.ports !== undefined) entry.ports = attributes.ports;
+  if (attributes.malwareFamilies !== undefined) entry.malwareFamilies = attributes.malwareFamilies;
+  if (attributes.description !== undefined) entry.description = attributes.description;
+  if (attributes.firstSeen !== undefined) entry.reportedFirstSeen = attributes.firstSeen;
+  if (attributes.lastSeen !== undefined) entry.reportedLastSeen = attributes.lastSeen;
 }
 
 /** Counts of entries that the filter left out, by condition. */

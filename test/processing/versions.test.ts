@@ -12,7 +12,8 @@ import {
   parseAgingSpec,
 } from '../../src/processing/policy.js';
 import { buildHubVersion, type VersionContext } from '../../src/processing/versions.js';
-import { tlpMarking } from '../../src/stix/index.js';
+import { indicatorId, patternFor, tlpMarking } from '../../src/stix/index.js';
+import type { ValueType } from '../../src/processing/index.js';
 import type { IndicatorChange, SightingRecord } from '../../src/store/index.js';
 
 const COLLECTION = '5d0c8a3e-8f0b-4b7a-9c3e-2f1d0a9b8c7d';
@@ -234,5 +235,47 @@ describe('decay aging', () => {
     expect(rules).toEqual([
       { sourceId: 'a', basis: 'last-seen', maxAgeMicros: decayAgeMicros(spec as never, 90) },
     ]);
+  });
+});
+
+describe('buildHubVersion created template', () => {
+  /** A change whose indicator id is the one `buildIndicator` derives, as polls pass it. */
+  function realChange(valueType: IndicatorChange['valueType'], value: string): IndicatorChange {
+    const id = indicatorId(COLLECTION, patternFor(valueType as ValueType, value));
+    return change({
+      valueType,
+      value,
+      indicatorId: id,
+      sightings: [sighting('a', { indicatorId: id })],
+    });
+  }
+
+  it('matches a full build', () => {
+    const templated: VersionContext = { ...context };
+    const fresh = () => ({ ...context });
+    const values: [string, string][] = [
+      ['url', 'http://first.example/'],
+      ['url', 'http://quote.example/it\'s/"here"\\'],
+      ['url', 'http://unicode.example/ä\u2028'],
+      ['ipv4', '45.155.205.1'],
+      ['ipv4', '45.155.205.2'],
+    ];
+
+    for (const [valueType, value] of values) {
+      const viaTemplate = buildHubVersion(realChange(valueType, value), templated);
+      // A context seen for the first time builds the version field by field.
+      const full = buildHubVersion(realChange(valueType, value), fresh());
+      expect(viaTemplate).toEqual(full);
+    }
+  });
+
+  it('caller ids bypass it', () => {
+    const own: VersionContext = { ...context };
+    const first = buildHubVersion(change({ value: '45.155.205.3' }), own);
+    const second = buildHubVersion(change({ value: '45.155.205.4' }), own);
+
+    expect(first.id).not.toBe('indicator--x');
+    expect(parse(second.json).name).toBe('45.155.205.4');
+    expect(second.id).toBe(indicatorId(COLLECTION, patternFor('ipv4', '45.155.205.4')));
   });
 });

@@ -5,6 +5,7 @@ import {
   judgeCsv,
   MAX_RECORD_LENGTH,
   parseCsv,
+  parseFeedTime,
   SOURCE_KINDS,
   SourceRejectedError,
   type CsvSettings,
@@ -322,6 +323,120 @@ describe('parseCsv awkward input', () => {
     expect(entries.map((entry) => entry.value)).toEqual(['2001:db8::1', '192.0.2.1']);
     expect(stats.valid).toBe(2);
     expect(stats.duplicates).toBe(1);
+  });
+});
+
+describe('parseCsv attribute columns', () => {
+  test('Feodo port, family and first seen', async () => {
+    const { entries, stats } = await parseCsv(
+      FEODO,
+      settings({
+        attributes: [
+          { column: 'first_seen_utc', kind: 'firstSeen' },
+          { column: 'dst_port', kind: 'port' },
+          { column: 'malware', kind: 'malwareFamily' },
+        ],
+      }),
+    );
+
+    expect(entries).toHaveLength(28);
+    expect(entries[0]).toEqual({
+      type: 'ipv4',
+      value: '192.9.135.73',
+      attributes: {
+        firstSeen: Date.UTC(2023, 4, 23, 17, 51, 44) * 1000,
+        ports: [1194],
+        malwareFamilies: ['Pikabot'],
+      },
+    });
+    expect(stats.invalidAttributes).toBe(0);
+  });
+
+  test('every kind by position', async () => {
+    const body = [
+      'ioc,seen,last,port,family,tags,note,score',
+      '192.0.2.1,2024-01-02T03:04:05.5+01:00,1704164645,"80;443",Mirai,"botnet, scanner|iot",spam run,75',
+      '192.0.2.2,,,,,,,',
+    ].join('\n');
+    const { entries } = await parseCsv(
+      body,
+      settings({
+        columns: [{ column: 'ioc', valueType: 'ipv4' }],
+        attributes: [
+          { column: 2, kind: 'firstSeen' },
+          { column: 3, kind: 'lastSeen' },
+          { column: 4, kind: 'port' },
+          { column: 5, kind: 'malwareFamily' },
+          { column: 6, kind: 'tags' },
+          { column: 7, kind: 'description' },
+          { column: 8, kind: 'confidence' },
+        ],
+      }),
+    );
+
+    expect(entries[0]?.attributes).toEqual({
+      firstSeen: Date.UTC(2024, 0, 2, 2, 4, 5, 500) * 1000,
+      lastSeen: 1704164645 * 1_000_000,
+      ports: [80, 443],
+      malwareFamilies: ['Mirai'],
+      labels: ['botnet', 'scanner', 'iot'],
+      description: 'spam run',
+      confidence: 75,
+    });
+    expect(entries[1]).toEqual({ type: 'ipv4', value: '192.0.2.2' });
+  });
+
+  test('invalid cell keeps the value', async () => {
+    const body = 'ip,port,score\n192.0.2.1,70000,high\n192.0.2.2,22,50\n';
+    const { entries, stats } = await parseCsv(
+      body,
+      settings({
+        columns: [{ column: 'ip', valueType: 'ipv4' }],
+        attributes: [
+          { column: 'port', kind: 'port' },
+          { column: 'score', kind: 'confidence' },
+        ],
+      }),
+    );
+
+    expect(entries.map((entry) => entry.value)).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(entries[0]?.attributes).toBeUndefined();
+    expect(entries[1]?.attributes).toEqual({ ports: [22], confidence: 50 });
+    expect(stats.invalid).toBe(0);
+    expect(stats.invalidAttributes).toBe(2);
+    expect(stats.invalidExamples[0]?.reason).toBe(
+      'column "port": invalid port "70000": expected an integer 1-65535; the row\'s values are kept without it',
+    );
+    expect(stats.invalidExamples[1]?.reason).toContain('invalid confidence "high"');
+  });
+
+  test('missing attribute column named', async () => {
+    const { stats } = await parseCsv(
+      FEODO,
+      settings({ attributes: [{ column: 'threat', kind: 'tags' }] }),
+    );
+
+    expect(stats.headerProblem).toContain('column "threat" not found in the header row');
+  });
+});
+
+describe('parseFeedTime', () => {
+  const cases: [string, number | undefined][] = [
+    ['2024-03-04T05:06:07Z', Date.UTC(2024, 2, 4, 5, 6, 7) * 1000],
+    ['2024-03-04 05:06:07', Date.UTC(2024, 2, 4, 5, 6, 7) * 1000],
+    ['2024-03-04 05:06:07 UTC', Date.UTC(2024, 2, 4, 5, 6, 7) * 1000],
+    ['2024-03-04T05:06:07.123456-02:30', Date.UTC(2024, 2, 4, 7, 36, 7) * 1000 + 123456],
+    ['2024-03-04', Date.UTC(2024, 2, 4) * 1000],
+    ['1709528767', 1709528767 * 1_000_000],
+    ['1709528767.25', 1709528767 * 1_000_000 + 250_000],
+    ['1709528767123', 1709528767123 * 1000],
+    ['2024-02-30', undefined],
+    ['2024-13-01', undefined],
+    ['yesterday', undefined],
+    ['', undefined],
+  ];
+  test.each(cases)('%s', (text, expected) => {
+    expect(parseFeedTime(text)).toBe(expected);
   });
 });
 

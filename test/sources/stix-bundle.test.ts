@@ -87,20 +87,53 @@ describe('parseStixBundle on OASIS examples', () => {
 
   test('indicator values', async () => {
     const url = await parseStixBundle(fixture('oasis/indicator-for-malicious-url.json'));
-    expect(url.entries).toEqual([{ type: 'url', value: 'http://x4z9arb.cn/4712/' }]);
+    expect(url.entries).toEqual([
+      {
+        type: 'url',
+        value: 'http://x4z9arb.cn/4712/',
+        attributes: {
+          description:
+            'This organized threat actor group operates to create profit from all types of crime.',
+        },
+      },
+    ]);
 
     const hash = await parseStixBundle(fixture('oasis/malware-indicator-for-file-hash.json'));
     expect(hash.entries).toEqual([
       {
         type: 'sha256',
         value: 'ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c',
+        attributes: {
+          description: 'This file hash indicates that a sample of Poison Ivy is present.',
+        },
       },
     ]);
 
     const apt1 = await parseStixBundle(fixture('oasis/apt1.json'));
-    expect(apt1.entries).toContainEqual({ type: 'ipv4-cidr', value: '223.166.0.0/15' });
-    expect(apt1.entries).toContainEqual({ type: 'domain', value: 'hugesoft.org' });
-    expect(apt1.entries).toContainEqual({ type: 'md5', value: '001dd76872d80801692ff942308c64e6' });
+    const apt1Values = apt1.entries.map(({ type, value }) => ({ type, value }));
+    expect(apt1Values).toContainEqual({ type: 'ipv4-cidr', value: '223.166.0.0/15' });
+    expect(apt1Values).toContainEqual({ type: 'domain', value: 'hugesoft.org' });
+    expect(apt1Values).toContainEqual({ type: 'md5', value: '001dd76872d80801692ff942308c64e6' });
+  });
+
+  test('indicator attributes', async () => {
+    const marked = indicator21(ID_A, "[ipv4-addr:value = '198.51.100.77']", {
+      confidence: 85,
+      labels: ['c2'],
+      object_marking_refs: [
+        'marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da',
+        'marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421',
+      ],
+    });
+    const result = await parseStixBundle(bundle([marked]));
+
+    expect(result.entries).toEqual([
+      {
+        type: 'ipv4',
+        value: '198.51.100.77',
+        attributes: { confidence: 85, labels: ['c2'], tlp: 'amber' },
+      },
+    ]);
   });
 
   test('small chunks same result', async () => {
@@ -267,7 +300,13 @@ describe('parseStixBundle shapes', () => {
       const result = await parseStixBundle(inChunks(Buffer.from(`[${text},${text}]`), size));
       expect(result.objects.map((object) => object.json)).toEqual([text]);
       expect(result.stats.duplicates).toBe(1);
-      expect(result.entries).toEqual([{ type: 'url', value: "http://example.com/a'b" }]);
+      expect(result.entries).toEqual([
+        {
+          type: 'url',
+          value: "http://example.com/a'b",
+          attributes: { description: 'ends with "}]" and a backslash \\' },
+        },
+      ]);
     }
   });
 

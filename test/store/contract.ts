@@ -6,7 +6,10 @@ import { randomUUID } from 'node:crypto';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
+import { RecordConflictError, StoreError } from '../../src/store/index.js';
 import type {
+  AuditInput,
+  AuditQuery,
   CollectionRecord,
   IndicatorChange,
   ObjectQuery,
@@ -14,6 +17,7 @@ import type {
   PollResultInput,
   PollResultSummary,
   RenderedView,
+  SightingAttributes,
   SightingInput,
   SourceState,
   Store,
@@ -737,7 +741,8 @@ export function runStoreContract(
           refreshed: 0,
           objects: { added: 3, unchanged: 0, conflicts: [] },
         });
-        expect(built).toEqual(['10.0.0.1', '10.0.0.2', 'evil.example']);
+        // Builders are called once per new value, in an order the adapter picks.
+        expect([...built].sort()).toEqual(['10.0.0.1', '10.0.0.2', 'evil.example']);
         expect(await store.countObjects(collectionId)).toBe(3);
         expect(await store.listIndicatorEntries(collectionId)).toEqual([
           {
@@ -1658,6 +1663,985 @@ export function runStoreContract(
         for (let i = 1; i < dates.length; i++) {
           expect(dates[i]).toBeGreaterThan(dates[i - 1] as number);
         }
+      });
+    });
+
+    describe('sighting attributes', () => {
+      function attributed(value: string, attributes: SightingAttributes): SightingInput {
+        return { ...sighting(value), attributes };
+      }
+
+      /** Builds a version per change with a growing version key, and records the change kinds. */
+      function versionBuilder(): {
+        kinds: string[];
+        build: (change: IndicatorChange) => ObjectVersionInput;
+      } {
+        const kinds: string[] = [];
+        return {
+          kinds,
+          build: (change) => {
+            kinds.push(change.kind);
+            return objectVersion({ id: change.indicatorId, version: versionKey(kinds.length) });
+          },
+        };
+      }
+
+      async function ownAttributes(
+        collectionId: string,
+        sourceId: string,
+        value: string,
+      ): Promise<SightingAttributes | undefined> {
+        const records = await store.listSightings(collectionId, 'ipv4', value);
+        return records.find((record) => record.sourceId === sourceId)?.attributes;
+      }
+
+      it('stored normalized', async () => {
+        const collectionId = newCollectionId();
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [
+            attributed('10.0.0.1', {
+              confidence: 80,
+              tlp: 'amber',
+              labels: ['c2', 'botnet', 'c2'],
+              ports: [8080, 443],
+              malwareFamilies: ['Mirai'],
+              description: 'seen in a spam run',
+              firstSeen: 500,
+              lastSeen: 900,
+            }),
+            sighting('10.0.0.2'),
+          ]),
+        );
+
+        expect(await ownAttributes(collectionId, 'feed-a', '10.0.0.1')).toEqual({
+          confidence: 80,
+          tlp: 'amber',
+          labels: ['botnet', 'c2'],
+          ports: [443, 8080],
+          malwareFamilies: ['Mirai'],
+          description: 'seen in a spam run',
+          firstSeen: 500,
+          lastSeen: 900,
+        });
+        expect(await ownAttributes(collectionId, 'feed-a', '10.0.0.2')).toBeUndefined();
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries[0]?.attributes).toEqual({
+          confidenceBySource: { 'feed-a': 80 },
+          tlp: 'amber',
+          labels: ['botnet', 'c2'],
+          ports: [443, 8080],
+          malwareFamilies: ['Mirai'],
+          description: 'seen in a spam run',
+          firstSeen: 500,
+          lastSeen: 900,
+        });
+        expect(entries[1]?.attributes).toBeUndefined();
+      });
+
+      it('replaced by the next poll', async () => {
+        const collectionId = newCollectionId();
+        const { kinds, build } = versionBuilder();
+        const pollWith = (seenAt: number, sightings: SightingInput[]) =>
+          store.applyPoll(
+            pollInput(collectionId, 'feed-a', seenAt, sightings, { buildVersion: build }),
+          );
+
+        await pollWith(1_000, [attributed('10.0.0.1', { confidence: 40, labels: ['scanner'] })]);
+        const same = await pollWith(2_000, [
+          attributed('10.0.0.1', { labels: ['scanner'], confidence: 40 }),
+        ]);
+        expect(same.merged).toBe(0);
+        expect(kinds).toEqual(['created']);
+
+        const changed = await pollWith(3_000, [attributed('10.0.0.1', { confidence: 90 })]);
+        expect(changed.refreshed).toBe(1);
+        expect(changed.merged).toBe(1);
+        expect(kinds).toEqual(['created', 'merged']);
+        expect(await ownAttributes(collectionId, 'feed-a', '10.0.0.1')).toEqual({ confidence: 90 });
+
+        await pollWith(4_000, [sighting('10.0.0.1')]);
+        expect(await ownAttributes(collectionId, 'feed-a', '10.0.0.1')).toBeUndefined();
+        expect(kinds).toEqual(['created', 'merged', 'merged']);
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries[0]?.attributes).toBeUndefined();
+        expect(entries[0]?.lastSeen).toBe(4_000);
+      });
+
+      it('change carries attributes', async () => {
+        const collectionId = newCollectionId();
+        const changes: IndicatorChange[] = [];
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [attributed('10.0.0.1', { tlp: 'red' })], {
+            buildVersion: (change) => {
+              changes.push(change);
+              return objectVersion({ id: change.indicatorId, version: versionKey(1) });
+            },
+          }),
+        );
+
+        expect(changes[0]?.sightings[0]?.attributes).toEqual({ tlp: 'red' });
+      });
+
+      it('merged across two sources', async () => {
+        const collectionId = newCollectionId();
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [
+            attributed('10.0.0.1', {
+              confidence: 30,
+              tlp: 'green',
+              labels: ['scanner'],
+              ports: [22],
+              description: 'from feed a',
+              firstSeen: 100,
+              lastSeen: 200,
+            }),
+          ]),
+        );
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-b', 2_000, [
+            attributed('10.0.0.1', {
+              confidence: 70,
+              tlp: 'amber',
+              labels: ['bruteforce', 'scanner'],
+              ports: [23],
+              malwareFamilies: ['Mirai'],
+              description: 'from feed b',
+              firstSeen: 50,
+              lastSeen: 150,
+            }),
+          ]),
+        );
+        await store.applyPoll(pollInput(collectionId, 'feed-c', 3_000, [sighting('10.0.0.1')]));
+
+        const [entry] = await store.listIndicatorEntries(collectionId);
+        expect(entry?.sources).toEqual(['feed-a', 'feed-b', 'feed-c']);
+        expect(entry?.attributes).toEqual({
+          confidenceBySource: { 'feed-a': 30, 'feed-b': 70 },
+          tlp: 'amber',
+          labels: ['bruteforce', 'scanner'],
+          ports: [22, 23],
+          malwareFamilies: ['Mirai'],
+          description: 'from feed b',
+          firstSeen: 50,
+          lastSeen: 200,
+        });
+      });
+
+      it('withdrawn sighting leaves the merge', async () => {
+        const collectionId = newCollectionId();
+        const { build } = versionBuilder();
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [attributed('10.0.0.1', { tlp: 'red' })], {
+            buildVersion: build,
+          }),
+        );
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-b', 1_000, [attributed('10.0.0.1', { tlp: 'green' })], {
+            buildVersion: build,
+          }),
+        );
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 2_000, [sighting('10.0.0.2')], {
+            buildVersion: build,
+            missing: { withdrawAfter: 1 },
+          }),
+        );
+
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries.find((entry) => entry.value === '10.0.0.1')?.attributes).toEqual({
+          tlp: 'green',
+        });
+      });
+
+      it('unchanged poll keeps them', async () => {
+        const collectionId = newCollectionId();
+        const { build } = versionBuilder();
+        await store.applyPoll(
+          pollInput(
+            collectionId,
+            'feed-a',
+            1_000,
+            [attributed('10.0.0.1', { confidence: 60, ports: [25] })],
+            { buildVersion: build, missing: { withdrawAfter: 1 } },
+          ),
+        );
+
+        const summary = await store.applyUnchangedPoll({
+          ...pollInput(collectionId, 'feed-a', 2_000, [], {
+            buildVersion: build,
+            missing: { withdrawAfter: 1 },
+          }),
+          since: 1_000,
+        });
+
+        expect(summary?.refreshed).toBe(1);
+        expect(await ownAttributes(collectionId, 'feed-a', '10.0.0.1')).toEqual({
+          confidence: 60,
+          ports: [25],
+        });
+        const [entry] = await store.listIndicatorEntries(collectionId);
+        expect(entry?.lastSeen).toBe(2_000);
+        expect(entry?.attributes?.ports).toEqual([25]);
+      });
+
+      it('invalid confidence rejected', async () => {
+        const collectionId = newCollectionId();
+        const failing = pollInput(collectionId, 'feed-a', 1_000, [
+          attributed('10.0.0.1', { confidence: 101 }),
+        ]);
+
+        await expect(store.applyPoll(failing)).rejects.toThrow('invalid sighting confidence 101');
+      });
+    });
+
+    describe('records', () => {
+      /** Returns the error a promise rejects with, or undefined when it resolves. */
+      async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+        return promise.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      }
+
+      it('create, update, delete', async () => {
+        const id = `principal-${randomUUID()}`;
+        const created = await store.putRecord(
+          'principal',
+          id,
+          { name: 'alice', roles: ['analyst'] },
+          { at: 1_000, expectedRevision: 'absent' },
+        );
+        expect(created).toEqual({
+          kind: 'principal',
+          id,
+          revision: 1,
+          createdAt: 1_000,
+          updatedAt: 1_000,
+          body: { name: 'alice', roles: ['analyst'] },
+        });
+        expect(await store.getRecord('principal', id)).toEqual(created);
+
+        const updated = await store.putRecord(
+          'principal',
+          id,
+          { name: 'alice', roles: ['admin'] },
+          { at: 2_000, expectedRevision: 1 },
+        );
+        expect(updated.revision).toBe(2);
+        expect(updated.createdAt).toBe(1_000);
+        expect(updated.updatedAt).toBe(2_000);
+        expect(await store.getRecord('principal', id)).toEqual(updated);
+
+        const replaced = await store.putRecord('principal', id, { name: 'bob' }, { at: 3_000 });
+        expect(replaced.revision).toBe(3);
+        expect((await store.getRecord('principal', id))?.body).toEqual({ name: 'bob' });
+
+        expect(await store.deleteRecord('principal', id, 3)).toBe(true);
+        expect(await store.getRecord('principal', id)).toBeUndefined();
+        expect(await store.deleteRecord('principal', id)).toBe(false);
+      });
+
+      it('unconditional put creates', async () => {
+        const id = `principal-${randomUUID()}`;
+        const created = await store.putRecord('principal', id, { n: 1 }, { at: 5 });
+        expect(created.revision).toBe(1);
+        expect(created.createdAt).toBe(5);
+      });
+
+      it('kinds are separate', async () => {
+        const id = `shared-${randomUUID()}`;
+        await store.putRecord('principal', id, { kind: 'principal' }, { at: 1 });
+        await store.putRecord('api-key', id, { kind: 'api-key' }, { at: 1 });
+
+        expect((await store.getRecord('principal', id))?.body).toEqual({ kind: 'principal' });
+        expect((await store.getRecord('api-key', id))?.body).toEqual({ kind: 'api-key' });
+        expect(await store.getRecord('collection', id)).toBeUndefined();
+        expect(await store.deleteRecord('api-key', id)).toBe(true);
+        expect((await store.getRecord('principal', id))?.body).toEqual({ kind: 'principal' });
+      });
+
+      it('stale revision rejected', async () => {
+        const id = `collection-${randomUUID()}`;
+        await store.putRecord(
+          'collection',
+          id,
+          { title: 'v1' },
+          { at: 1, expectedRevision: 'absent' },
+        );
+        const current = await store.putRecord(
+          'collection',
+          id,
+          { title: 'v2' },
+          { at: 2, expectedRevision: 1 },
+        );
+
+        const error = await rejectionOf(
+          store.putRecord('collection', id, { title: 'stale' }, { at: 3, expectedRevision: 1 }),
+        );
+        expect(error).toBeInstanceOf(RecordConflictError);
+        expect((error as RecordConflictError).currentRevision).toBe(2);
+        expect(await store.getRecord('collection', id)).toEqual(current);
+
+        const deleteError = await rejectionOf(store.deleteRecord('collection', id, 1));
+        expect(deleteError).toBeInstanceOf(RecordConflictError);
+        expect((deleteError as RecordConflictError).currentRevision).toBe(2);
+        expect(await store.getRecord('collection', id)).toEqual(current);
+      });
+
+      it('absent on existing id rejected', async () => {
+        const id = `api-key-${randomUUID()}`;
+        const first = await store.putRecord(
+          'api-key',
+          id,
+          { hash: 'one' },
+          { at: 1, expectedRevision: 'absent' },
+        );
+
+        const error = await rejectionOf(
+          store.putRecord('api-key', id, { hash: 'two' }, { at: 2, expectedRevision: 'absent' }),
+        );
+        expect(error).toBeInstanceOf(RecordConflictError);
+        expect((error as RecordConflictError).currentRevision).toBe(1);
+        expect(await store.getRecord('api-key', id)).toEqual(first);
+      });
+
+      it('revision on missing record rejected', async () => {
+        const id = `principal-${randomUUID()}`;
+
+        const error = await rejectionOf(
+          store.putRecord('principal', id, { name: 'x' }, { at: 1, expectedRevision: 1 }),
+        );
+        expect(error).toBeInstanceOf(RecordConflictError);
+        expect((error as RecordConflictError).currentRevision).toBeUndefined();
+        expect(await store.getRecord('principal', id)).toBeUndefined();
+
+        const deleteError = await rejectionOf(store.deleteRecord('principal', id, 1));
+        expect(deleteError).toBeInstanceOf(RecordConflictError);
+      });
+
+      it('recreated after delete', async () => {
+        const id = `principal-${randomUUID()}`;
+        await store.putRecord('principal', id, { v: 1 }, { at: 1 });
+        await store.putRecord('principal', id, { v: 2 }, { at: 2 });
+        await store.deleteRecord('principal', id);
+
+        const again = await store.putRecord(
+          'principal',
+          id,
+          { v: 3 },
+          { at: 10, expectedRevision: 'absent' },
+        );
+        expect(again.revision).toBe(1);
+        expect(again.createdAt).toBe(10);
+        expect(await store.getRecord('principal', id)).toEqual(again);
+      });
+
+      it('invalid input rejected', async () => {
+        const id = `principal-${randomUUID()}`;
+        await expect(store.putRecord('principal', '', {}, { at: 1 })).rejects.toThrow(
+          'Invalid principal id ""',
+        );
+        await expect(
+          store.putRecord('principal', id, {}, { at: 1, expectedRevision: 0 }),
+        ).rejects.toThrow('Invalid expected revision 0');
+        await expect(store.putRecord('principal', id, {}, { at: 1.5 })).rejects.toThrow(
+          'Invalid record time 1.5',
+        );
+        await expect(
+          store.putRecord('principal', id, [] as unknown as Record<string, unknown>, { at: 1 }),
+        ).rejects.toThrow(StoreError);
+        await expect(store.listRecords('principal', { limit: 0 })).rejects.toThrow(
+          'Invalid page limit 0',
+        );
+        expect(await store.getRecord('principal', id)).toBeUndefined();
+      });
+
+      it('concurrent writers, one wins', async () => {
+        if (fixture.openAnother === undefined) return;
+        const other = await fixture.openAnother();
+        await other.init();
+        const id = `collection-${randomUUID()}`;
+
+        const creates = await Promise.allSettled([
+          store.putRecord('collection', id, { by: 'first' }, { at: 1, expectedRevision: 'absent' }),
+          other.putRecord(
+            'collection',
+            id,
+            { by: 'second' },
+            { at: 1, expectedRevision: 'absent' },
+          ),
+        ]);
+        expect(creates.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+        const createLoser = creates.find((result) => result.status === 'rejected');
+        expect(createLoser?.reason).toBeInstanceOf(RecordConflictError);
+
+        for (let revision = 1; revision <= 10; revision++) {
+          const results = await Promise.allSettled([
+            store.putRecord(
+              'collection',
+              id,
+              { by: 'first', revision },
+              { at: revision, expectedRevision: revision },
+            ),
+            other.putRecord(
+              'collection',
+              id,
+              { by: 'second', revision },
+              { at: revision, expectedRevision: revision },
+            ),
+          ]);
+          const winners = results.filter((result) => result.status === 'fulfilled');
+          const losers = results.filter((result) => result.status === 'rejected');
+          expect(winners).toHaveLength(1);
+          expect(losers).toHaveLength(1);
+          expect(losers[0]?.reason).toBeInstanceOf(RecordConflictError);
+          expect((losers[0]?.reason as RecordConflictError).currentRevision).toBe(revision + 1);
+
+          const stored = await store.getRecord('collection', id);
+          expect(stored?.revision).toBe(revision + 1);
+          expect(stored).toEqual(winners[0]?.value);
+        }
+      });
+
+      it('concurrent unconditional writers', async () => {
+        if (fixture.openAnother === undefined) return;
+        const other = await fixture.openAnother();
+        await other.init();
+        const id = `principal-${randomUUID()}`;
+
+        const written = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            (i % 2 === 0 ? store : other).putRecord('principal', id, { i }, { at: i + 1 }),
+          ),
+        );
+
+        const revisions = written.map((record) => record.revision).sort((a, b) => a - b);
+        expect(revisions).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        const stored = await store.getRecord('principal', id);
+        expect(stored?.revision).toBe(10);
+        expect(stored).toEqual(written.find((record) => record.revision === 10));
+      });
+
+      it('prefix listing and paging', async () => {
+        const collectionId = newCollectionId();
+        const otherCollectionId = newCollectionId();
+        const keys = ['a', 'b', 'c', 'd', 'e'];
+        for (const key of keys) {
+          await store.putRecord('manual-entry', `${collectionId}/${key}`, { key }, { at: 1 });
+        }
+        await store.putRecord('manual-entry', `${collectionId}/gone`, { key: 'gone' }, { at: 1 });
+        await store.deleteRecord('manual-entry', `${collectionId}/gone`);
+        await store.putRecord('manual-entry', `${collectionId}x`, { key: 'no slash' }, { at: 1 });
+        await store.putRecord(
+          'manual-entry',
+          `${otherCollectionId}/a`,
+          { key: 'other' },
+          { at: 1 },
+        );
+        await store.putRecord('principal', `${collectionId}/a`, { key: 'principal' }, { at: 1 });
+
+        const prefix = `${collectionId}/`;
+        const first = await store.listRecords('manual-entry', { prefix, limit: 2 });
+        expect(first.items.map((record) => record.id)).toEqual([`${prefix}a`, `${prefix}b`]);
+        expect(first.more).toBe(true);
+        expect(first.items[0]?.body).toEqual({ key: 'a' });
+
+        const second = await store.listRecords('manual-entry', {
+          prefix,
+          after: `${prefix}b`,
+          limit: 2,
+        });
+        expect(second.items.map((record) => record.id)).toEqual([`${prefix}c`, `${prefix}d`]);
+        expect(second.more).toBe(true);
+
+        const last = await store.listRecords('manual-entry', {
+          prefix,
+          after: `${prefix}d`,
+          limit: 2,
+        });
+        expect(last.items.map((record) => record.id)).toEqual([`${prefix}e`]);
+        expect(last.more).toBe(false);
+
+        const exact = await store.listRecords('manual-entry', { prefix, limit: 5 });
+        expect(exact.items).toHaveLength(5);
+        expect(exact.more).toBe(false);
+      });
+
+      it('listing without prefix', async () => {
+        const marker = randomUUID();
+        const ids = [`${marker}-2`, `${marker}-1`, `${marker}-3`];
+        for (const id of ids) await store.putRecord('api-key', id, { id }, { at: 1 });
+
+        const page = await store.listRecords('api-key', { after: `${marker}-1`, limit: 1000 });
+        const listed = page.items.map((record) => record.id);
+        expect(listed.slice(0, 2)).toEqual([`${marker}-2`, `${marker}-3`]);
+        expect(listed).not.toContain(`${marker}-1`);
+        expect([...listed].sort()).toEqual(listed);
+      });
+
+      it('unusual bodies round trip', async () => {
+        let nested: Record<string, unknown> = { leaf: 'bottom' };
+        for (let depth = 0; depth < 60; depth++) nested = { [`level.${depth}`]: nested, depth };
+        const body: Record<string, unknown> = {
+          'dotted.key': 1,
+          $dollar: { $set: { 'a.b': true } },
+          '': 'empty key',
+          ключ: 'значение',
+          '🔑': '🧪 emoji',
+          'line\nbreak\u0000nul': 'control',
+          numbers: [0, -1, 1.5, 9007199254740991, 1e-7],
+          nothing: null,
+          nested,
+        };
+        const id = `collection-${randomUUID()}`;
+        await store.putRecord('collection', id, body, { at: 1 });
+
+        const stored = await store.getRecord('collection', id);
+        expect(stored?.body).toEqual(body);
+        expect(JSON.stringify(stored?.body)).toBe(JSON.stringify(body));
+        const listed = await store.listRecords('collection', { prefix: id, limit: 1 });
+        expect(JSON.stringify(listed.items[0]?.body)).toBe(JSON.stringify(body));
+      });
+
+      it('unicode prefix', async () => {
+        const prefix = `${randomUUID()}/ключ-🔑`;
+        await store.putRecord('manual-entry', `${prefix}/1`, {}, { at: 1 });
+        await store.putRecord('manual-entry', `${prefix}\u{10FFFF}`, {}, { at: 1 });
+        await store.putRecord('manual-entry', `${prefix.slice(0, -2)}🔒`, {}, { at: 1 });
+
+        const page = await store.listRecords('manual-entry', { prefix, limit: 10 });
+        expect(page.items.map((record) => record.id)).toEqual([
+          `${prefix}/1`,
+          `${prefix}\u{10FFFF}`,
+        ]);
+      });
+
+      it('deleteRecords by prefix', async () => {
+        const collectionId = newCollectionId();
+        const prefix = `${collectionId}/`;
+        for (const key of ['a', 'b', 'c']) {
+          await store.putRecord('manual-entry', `${prefix}${key}`, { key }, { at: 1 });
+        }
+        await store.putRecord('manual-entry', `${prefix}old`, {}, { at: 1 });
+        await store.deleteRecord('manual-entry', `${prefix}old`);
+        await store.putRecord('manual-entry', `${collectionId}-kept`, {}, { at: 1 });
+        await store.putRecord('principal', `${prefix}a`, {}, { at: 1 });
+
+        expect(await store.deleteRecords('manual-entry', prefix)).toBe(3);
+
+        expect((await store.listRecords('manual-entry', { prefix, limit: 10 })).items).toEqual([]);
+        expect(await store.getRecord('manual-entry', `${collectionId}-kept`)).toBeDefined();
+        expect(await store.getRecord('principal', `${prefix}a`)).toBeDefined();
+        expect(await store.deleteRecords('manual-entry', prefix)).toBe(0);
+
+        const again = await store.putRecord(
+          'manual-entry',
+          `${prefix}a`,
+          { key: 'again' },
+          { at: 2, expectedRevision: 'absent' },
+        );
+        expect(again.revision).toBe(1);
+      });
+    });
+
+    describe('audit', () => {
+      function auditEntry(overrides: Partial<AuditInput> = {}): AuditInput {
+        return {
+          at: 1_000,
+          actor: `actor-${randomUUID()}`,
+          action: 'collection.update',
+          targetKind: 'collection',
+          targetId: randomUUID(),
+          ...overrides,
+        };
+      }
+
+      it('fields round trip', async () => {
+        const full = auditEntry({
+          collectionId: newCollectionId(),
+          ip: '127.0.0.1',
+          details: { 'title.old': 'A', $new: { ключ: ['🔑'] } },
+        });
+        const minimal = auditEntry();
+
+        const appended = await store.appendAudit(full);
+        expect(appended).toEqual({ ...full, seq: appended.seq });
+        const listed = await store.listAudit({ actor: full.actor, limit: 10 });
+        expect(listed.items).toEqual([{ ...full, seq: appended.seq }]);
+        expect(listed.more).toBe(false);
+
+        const bare = await store.appendAudit(minimal);
+        const bareListed = await store.listAudit({ actor: minimal.actor, limit: 10 });
+        expect(bareListed.items).toStrictEqual([{ ...minimal, seq: bare.seq }]);
+      });
+
+      it('seq increases across stores', async () => {
+        const other = fixture.openAnother === undefined ? store : await fixture.openAnother();
+        await other.init();
+        const actor = `actor-${randomUUID()}`;
+
+        const seqs: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const writer = i % 2 === 0 ? store : other;
+          seqs.push((await writer.appendAudit(auditEntry({ actor, at: i }))).seq);
+        }
+        for (let i = 1; i < seqs.length; i++) {
+          expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
+        }
+
+        const concurrent = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? store : other).appendAudit(auditEntry({ actor, at: 100 + i })),
+          ),
+        );
+        const concurrentSeqs = concurrent.map((record) => record.seq);
+        expect(new Set(concurrentSeqs).size).toBe(20);
+        expect(Math.min(...concurrentSeqs)).toBeGreaterThan(seqs.at(-1) as number);
+
+        const listed = await store.listAudit({ actor, limit: 100 });
+        const listedSeqs = listed.items.map((record) => record.seq);
+        expect(listedSeqs).toHaveLength(40);
+        expect(listedSeqs).toEqual([...seqs, ...concurrentSeqs].sort((a, b) => b - a));
+      });
+
+      it('filters', async () => {
+        const actor = `actor-${randomUUID()}`;
+        const collectionId = newCollectionId();
+        const keyId = randomUUID();
+        const entries = [
+          auditEntry({
+            actor,
+            at: 1_000,
+            action: 'collection.create',
+            targetId: collectionId,
+            collectionId,
+          }),
+          auditEntry({
+            actor,
+            at: 2_000,
+            action: 'collection.update',
+            targetId: collectionId,
+            collectionId,
+          }),
+          auditEntry({
+            actor,
+            at: 3_000,
+            action: 'source.run',
+            targetKind: 'source',
+            targetId: `${collectionId}/feed`,
+            collectionId,
+          }),
+          auditEntry({
+            actor,
+            at: 4_000,
+            action: 'api-key.revoke',
+            targetKind: 'api-key',
+            targetId: keyId,
+          }),
+          auditEntry({ actor, at: 5_000, action: 'collectionx.create', targetId: randomUUID() }),
+          auditEntry({
+            actor: `${actor}-other`,
+            at: 2_500,
+            action: 'collection.delete',
+            targetId: collectionId,
+            collectionId,
+          }),
+        ];
+        const seqOf = new Map<AuditInput, number>();
+        for (const entry of entries) seqOf.set(entry, (await store.appendAudit(entry)).seq);
+        const expectSeqs = async (query: Omit<AuditQuery, 'limit'>, expected: AuditInput[]) => {
+          const page = await store.listAudit({ ...query, limit: 100 });
+          expect(page.items.map((record) => record.seq)).toEqual(
+            expected.map((entry) => seqOf.get(entry)).reverse(),
+          );
+        };
+        const [create, update, run, revoke, lookalike, otherActor] = entries as [
+          AuditInput,
+          AuditInput,
+          AuditInput,
+          AuditInput,
+          AuditInput,
+          AuditInput,
+        ];
+
+        await expectSeqs({ actor }, [create, update, run, revoke, lookalike]);
+        await expectSeqs({ actor, action: 'collection.create' }, [create]);
+        await expectSeqs({ actor, action: 'collection.' }, [create, update]);
+        await expectSeqs({ action: 'collection.', collectionId }, [create, update, otherActor]);
+        await expectSeqs({ actor, action: 'collection' }, []);
+        await expectSeqs({ targetKind: 'api-key', targetId: keyId }, [revoke]);
+        await expectSeqs({ targetKind: 'collection', targetId: collectionId }, [
+          create,
+          update,
+          otherActor,
+        ]);
+        await expectSeqs({ collectionId }, [create, update, run, otherActor]);
+        await expectSeqs({ actor, since: 2_000 }, [update, run, revoke, lookalike]);
+        await expectSeqs({ actor, until: 3_000 }, [create, update]);
+        await expectSeqs({ actor, since: 2_000, until: 4_000 }, [update, run]);
+        await expectSeqs({ collectionId, since: 2_000, until: 3_000 }, [update, otherActor]);
+      });
+
+      it('pages newest first', async () => {
+        const actor = `actor-${randomUUID()}`;
+        const seqs: number[] = [];
+        for (let i = 0; i < 7; i++) {
+          seqs.push((await store.appendAudit(auditEntry({ actor, at: i }))).seq);
+        }
+        const newestFirst = [...seqs].reverse();
+
+        const first = await store.listAudit({ actor, limit: 3 });
+        expect(first.items.map((record) => record.seq)).toEqual(newestFirst.slice(0, 3));
+        expect(first.more).toBe(true);
+
+        const second = await store.listAudit({
+          actor,
+          limit: 3,
+          beforeSeq: first.items.at(-1)?.seq,
+        });
+        expect(second.items.map((record) => record.seq)).toEqual(newestFirst.slice(3, 6));
+        expect(second.more).toBe(true);
+
+        const third = await store.listAudit({
+          actor,
+          limit: 3,
+          beforeSeq: second.items.at(-1)?.seq,
+        });
+        expect(third.items.map((record) => record.seq)).toEqual(newestFirst.slice(6));
+        expect(third.more).toBe(false);
+
+        const exact = await store.listAudit({ actor, limit: 7 });
+        expect(exact.items).toHaveLength(7);
+        expect(exact.more).toBe(false);
+      });
+
+      it('invalid limit rejected', async () => {
+        await expect(store.listAudit({ limit: 0 })).rejects.toThrow('Invalid page limit 0');
+      });
+    });
+
+    describe('deleteCollection', () => {
+      /** Stores one of everything that belongs to a collection. */
+      async function populate(collectionId: string): Promise<void> {
+        await store.upsertCollection(collectionRecord({ id: collectionId }));
+        await store.putObjects(collectionId, [objectVersion()]);
+        await store.applyPoll(
+          pollInput(collectionId, 'feed', 1_000, [
+            sighting('10.0.0.1'),
+            sighting('evil.example', 'domain'),
+          ]),
+        );
+        await store.putSourceState({ collectionId, sourceId: 'other-feed', etag: '"e"' });
+        await store.putView(view({ collectionId, name: 'edl-ipv4' }));
+        // Larger than the 4 MiB that a MongoDB view head keeps inline, so that it goes to chunks.
+        await store.putView(
+          view({ collectionId, name: 'bundle', body: Buffer.alloc(5 * 1024 * 1024, 'x') }),
+        );
+        await store.putStatus({
+          id: `${collectionId}-status`,
+          collectionId,
+          principal: 'alice',
+          requestTimestamp: 1_000,
+          status: 'complete',
+          totalCount: 0,
+          successes: [],
+          failures: [],
+          pendings: [],
+        });
+        await store.putRecord(
+          'manual-entry',
+          `${collectionId}/1`,
+          { value: '10.0.0.9' },
+          { at: 1 },
+        );
+        await store.putRecord(
+          'manual-entry',
+          `${collectionId}/2`,
+          { value: '10.0.0.8' },
+          { at: 1 },
+        );
+        await store.putRecord('collection', collectionId, { title: 'kept' }, { at: 1 });
+      }
+
+      /** Returns a summary of what is stored for a collection, through the port only. */
+      async function contents(collectionId: string): Promise<Record<string, unknown>> {
+        return {
+          collection: (await store.getCollection(collectionId))?.id,
+          objects: await store.countObjects(collectionId),
+          page: (await store.queryObjects({ collectionId, limit: 10 })).items.length,
+          entries: (await store.listIndicatorEntries(collectionId)).map((entry) => entry.value),
+          sightings: (await store.listSightings(collectionId, 'ipv4', '10.0.0.1')).length,
+          feedState: (await store.getSourceState(collectionId, 'feed'))?.sourceId,
+          otherState: (await store.getSourceState(collectionId, 'other-feed'))?.etag,
+          edl: (await store.getView(collectionId, 'edl-ipv4'))?.etag,
+          edlData: (await store.getViewData(collectionId, 'edl-ipv4'))?.dataEtag,
+          bundle: (await store.getView(collectionId, 'bundle'))?.body.length,
+          status: (await store.getStatus(`${collectionId}-status`))?.id,
+          manual: (
+            await store.listRecords('manual-entry', { prefix: `${collectionId}/`, limit: 10 })
+          ).items.map((record) => record.id),
+        };
+      }
+
+      it('removes only that collection', async () => {
+        const doomed = newCollectionId();
+        const kept = newCollectionId();
+        await populate(doomed);
+        await populate(kept);
+        const keptBefore = await contents(kept);
+        expect(keptBefore).toEqual({
+          collection: kept,
+          objects: 3,
+          page: 3,
+          entries: ['evil.example', '10.0.0.1'],
+          sightings: 1,
+          feedState: 'feed',
+          otherState: '"e"',
+          edl: '"abc"',
+          edlData: '"data-abc"',
+          bundle: 5 * 1024 * 1024,
+          status: `${kept}-status`,
+          manual: [`${kept}/1`, `${kept}/2`],
+        });
+
+        await store.deleteCollection(doomed);
+
+        expect(await contents(doomed)).toEqual({
+          collection: undefined,
+          objects: 0,
+          page: 0,
+          entries: [],
+          sightings: 0,
+          feedState: undefined,
+          otherState: undefined,
+          edl: undefined,
+          edlData: undefined,
+          bundle: undefined,
+          status: undefined,
+          manual: [],
+        });
+        expect(await contents(kept)).toEqual(keptBefore);
+        // The collection record is the caller's to delete.
+        expect((await store.getRecord('collection', doomed))?.body).toEqual({ title: 'kept' });
+      });
+
+      it('second call harmless', async () => {
+        const doomed = newCollectionId();
+        const kept = newCollectionId();
+        await populate(doomed);
+        await populate(kept);
+        const keptBefore = await contents(kept);
+        await store.deleteCollection(doomed);
+        const afterFirst = await contents(doomed);
+
+        await expect(store.deleteCollection(doomed)).resolves.toBeUndefined();
+
+        expect(await contents(doomed)).toEqual(afterFirst);
+        expect(await contents(kept)).toEqual(keptBefore);
+        await expect(store.deleteCollection(newCollectionId())).resolves.toBeUndefined();
+      });
+
+      it('collection usable again', async () => {
+        const collectionId = newCollectionId();
+        await populate(collectionId);
+        const before = (await store.queryObjects({ collectionId, limit: 10 })).items;
+        await store.deleteCollection(collectionId);
+
+        await store.upsertCollection(collectionRecord({ id: collectionId }));
+        await store.putObjects(collectionId, [objectVersion()]);
+        await store.putView(view({ collectionId, name: 'bundle', etag: '"new"' }));
+
+        const after = (await store.queryObjects({ collectionId, limit: 10 })).items;
+        expect(after).toHaveLength(1);
+        expect(after[0]?.dateAdded).toBeGreaterThan(
+          Math.max(...before.map((item) => item.dateAdded)),
+        );
+        expect((await store.getView(collectionId, 'bundle'))?.body.toString()).toBe(
+          '10.0.0.1\n10.0.0.2\n',
+        );
+      });
+    });
+
+    describe('large and repeated listings', () => {
+      function values(prefix: string, from: number, to: number): SightingInput[] {
+        const list: SightingInput[] = [];
+        for (let i = from; i < to; i++) list.push(sighting(`${prefix}.${i >> 8}.${i & 255}`));
+        return list;
+      }
+
+      it('polls beyond one page', async () => {
+        const collectionId = newCollectionId();
+        const kinds: string[] = [];
+        const build = (change: IndicatorChange) => {
+          kinds.push(change.kind);
+          return objectVersion({ id: change.indicatorId, version: versionKey(kinds.length % 60) });
+        };
+        const pollWith = (seenAt: number, sightings: SightingInput[]) =>
+          store.applyPoll(
+            pollInput(collectionId, 'feed-a', seenAt, sightings, {
+              buildVersion: build,
+              missing: { withdrawAfter: 1 },
+            }),
+          );
+
+        const first = await pollWith(1_000, values('10.1', 0, 1200));
+        expect(first.created).toBe(1200);
+        expect(first.objects.added).toBe(1200);
+
+        const second = await pollWith(2_000, [
+          ...values('10.1', 600, 1200),
+          ...values('10.2', 0, 600),
+        ]);
+        expect(second.refreshed).toBe(600);
+        expect(second.created).toBe(600);
+        expect(second.withdrawn).toBe(600);
+
+        const third = await pollWith(3_000, values('10.1', 0, 1200));
+        expect(third.reactivated).toBe(600);
+        expect(third.refreshed).toBe(600);
+        expect(third.withdrawn).toBe(600);
+        expect(third.created).toBe(0);
+        const entries = await store.listIndicatorEntries(collectionId);
+        expect(entries).toHaveLength(1200);
+        expect(entries.every((entry) => entry.value.startsWith('10.1.'))).toBe(true);
+      });
+
+      it('value listed twice keeps the last attributes', async () => {
+        const collectionId = newCollectionId();
+        const summary = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [
+            { ...sighting('10.0.0.1'), attributes: { confidence: 10 } },
+            { ...sighting('10.0.0.1'), attributes: { confidence: 20 } },
+          ]),
+        );
+
+        expect(summary.created).toBe(1);
+        const records = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
+        expect(records.map((record) => record.attributes)).toEqual([{ confidence: 20 }]);
+      });
+
+      it('withdrawn value without indicator created again', async () => {
+        const collectionId = newCollectionId();
+        const missing = { missing: { withdrawAfter: 1 } };
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, [sighting('10.0.0.1'), sighting('10.0.0.2')]),
+        );
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 2_000, [sighting('10.0.0.2')], missing),
+        );
+        await store.deleteObjectVersions({ collectionId, id: 'indicator--ipv4-10.0.0.1' });
+
+        const again = await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 3_000, [sighting('10.0.0.1'), sighting('10.0.0.2')]),
+        );
+
+        expect(again.created).toBe(1);
+        expect(again.refreshed).toBe(1);
+        expect(await store.countObjects(collectionId)).toBe(2);
+        const records = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
+        expect(records).toHaveLength(1);
+        expect(records[0]?.withdrawnAt).toBeUndefined();
+        expect(records[0]?.lastSeen).toBe(3_000);
       });
     });
   });

@@ -14,6 +14,7 @@ import type {
   SourceState,
   WithdrawalReason,
 } from '../port.js';
+import { encodeAttributes } from '../attributes.js';
 import { chunks, type ObjectCollection } from './objects.js';
 import { COLLECTIONS, compositeKey, type SightingDoc, type SourceStateDoc } from './schema.js';
 import {
@@ -93,18 +94,22 @@ export class PollCollections {
     };
 
     // The first listing of a value decides what happens to it. The last
-    // listing gives the stored indicator id, as a row updated per listing would.
+    // listing gives the stored indicator id and attributes, as a row updated
+    // per listing would.
     const firsts: SightingInput[] = [];
     const storedIndicator = new Map<string, string>();
+    const storedAttributes = new Map<string, string | null>();
     for (const sighting of input.sightings) {
       const key = valueKey(sighting);
       if (!storedIndicator.has(key)) firsts.push(sighting);
       storedIndicator.set(key, sighting.indicatorId);
+      storedAttributes.set(key, encodeAttributes(sighting.attributes));
     }
     const indicatorOf = (ref: ValueRef) => storedIndicator.get(valueKey(ref)) as string;
+    const attributesOf = (ref: ValueRef) => storedAttributes.get(valueKey(ref)) ?? null;
 
     // The common case of a re-poll: an active sighting of this source with
-    // the same indicator id only moves last_seen.
+    // the same indicator id and attributes only moves last_seen.
     const own = await this.sightings.readByIds(
       firsts.map((sighting) => sightingId(collectionId, sourceId, sighting)),
     );
@@ -117,7 +122,8 @@ export class PollCollections {
       if (
         doc?.withdrawn_at === null &&
         doc.indicator_id === sighting.indicatorId &&
-        doc.indicator_id === indicatorOf(sighting)
+        doc.indicator_id === indicatorOf(sighting) &&
+        (doc.attributes ?? null) === attributesOf(sighting)
       ) {
         summary.refreshed++;
         touched.push(doc._id);
@@ -155,6 +161,7 @@ export class PollCollections {
             !existing.has(sighting.indicatorId),
           ),
         indicatorOf(sighting),
+        attributesOf(sighting),
         seenAt,
       );
       const othersActive = activeCount(values);
@@ -173,6 +180,11 @@ export class PollCollections {
       const ownWasActive = before !== undefined && before.withdrawn_at === null;
       if (ownWasActive || buildVersion === undefined) {
         summary.refreshed++;
+        // What the source says about the value is part of the indicator.
+        if (ownWasActive && buildVersion !== undefined && before.attributes !== after.attributes) {
+          count('merged');
+          versions.push(buildVersion(change('merged', sighting, values, seenAt, ranges)));
+        }
         continue;
       }
       if (othersActive > 0) {
@@ -378,6 +390,7 @@ function newSighting(
   seenAt: number,
   creator: boolean,
 ): SightingDoc {
+  // `listedAgain` sets the attributes.
   return {
     _id: sightingId(collectionId, sourceId, sighting),
     collection_id: collectionId,
@@ -395,13 +408,20 @@ function newSighting(
 
 /**
  * Returns a sighting as a poll that lists its value leaves it: active, no
- * misses, last_seen moved forward. A withdrawn sighting that comes back
- * starts a new life, so first_seen (and first-seen aging) restarts.
+ * misses, last_seen moved forward, the poll's attributes. A withdrawn
+ * sighting that comes back starts a new life, so first_seen (and first-seen
+ * aging) restarts.
  */
-function listedAgain(doc: SightingDoc, indicatorId: string, seenAt: number): SightingDoc {
+function listedAgain(
+  doc: SightingDoc,
+  indicatorId: string,
+  attributes: string | null,
+  seenAt: number,
+): SightingDoc {
   const rest: SightingDoc = { ...doc };
   delete rest.withdrawal_reason;
-  return {
+  delete rest.attributes;
+  const after: SightingDoc = {
     ...rest,
     indicator_id: indicatorId,
     first_seen: doc.withdrawn_at === null ? doc.first_seen : seenAt,
@@ -409,6 +429,8 @@ function listedAgain(doc: SightingDoc, indicatorId: string, seenAt: number): Sig
     missed: 0,
     withdrawn_at: null,
   };
+  if (attributes !== null) after.attributes = attributes;
+  return after;
 }
 
 function change(

@@ -1,6 +1,6 @@
 import type { Binary, Db, IndexDescription } from 'mongodb';
 
-import type { CollectionAccess, WithdrawalReason } from '../port.js';
+import type { CollectionAccess, RecordKind, WithdrawalReason } from '../port.js';
 
 /**
  * Documents of the MongoDB store. Times are integer microseconds since the
@@ -72,6 +72,8 @@ export interface SightingDoc {
   /** Micros at which the sighting stopped counting; null while it is active. */
   withdrawn_at: number | null;
   withdrawal_reason?: WithdrawalReason;
+  /** What the source said about the value, as the JSON text of `encodeAttributes`; absent when nothing. */
+  attributes?: string;
 }
 
 export interface SourceStateDoc {
@@ -149,6 +151,59 @@ export interface SecretDoc {
   value: string;
 }
 
+/**
+ * One write of an administration record. Every write (deletes included)
+ * inserts a document with the next `seq` of its record instead of updating
+ * one in place, and the unique `_id` decides between concurrent writers.
+ * An update filtered on the revision would not: FerretDB 1.24 runs it as a
+ * read, then a write by `_id`, so two writers could both succeed. The document
+ * with the highest `seq` is the record. Older ones are deleted by later
+ * writes once they have been stored for a while (see `records.ts`), because
+ * a writer that read the one before must still find its `seq` taken.
+ */
+export interface RecordDoc {
+  /** `compositeKey(kind, id, String(seq))`. */
+  _id: string;
+  kind: RecordKind;
+  id: string;
+  /** 1 for the first write of this id, one more for each later write or delete. */
+  seq: number;
+  /** Micros of the store's clock when this write was made, which decides when it may be pruned. */
+  stored_at: number;
+  /** Revision of the record. A tombstone keeps that of the deleted record. */
+  revision: number;
+  /**
+   * True for a tombstone: the record was deleted. The newest write is never
+   * pruned, so a writer that read the record before the delete cannot store
+   * it again.
+   */
+  deleted: boolean;
+  created_at: number;
+  updated_at: number;
+  /** The body as JSON text, so that any key (with `.` or `$`) is kept. Absent in a tombstone. */
+  body?: string;
+}
+
+export interface AuditDoc {
+  _id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target_kind: string;
+  target_id: string;
+  collection_id?: string;
+  ip?: string;
+  /** The details as JSON text, for the same reason as `RecordDoc.body`. */
+  details?: string;
+}
+
+/** A counter that hands out numbers, e.g. audit seq values. It only moves forward. */
+export interface CounterDoc {
+  /** Counter name. */
+  _id: string;
+  last: number;
+}
+
 /** Names of the MongoDB collections of the store. */
 export const COLLECTIONS = {
   collections: 'collections',
@@ -160,6 +215,9 @@ export const COLLECTIONS = {
   viewChunks: 'view_chunks',
   secrets: 'secrets',
   statuses: 'taxii_statuses',
+  records: 'records',
+  audit: 'audit',
+  counters: 'counters',
 } as const;
 
 /** Builds a composite `_id`; JSON text keeps the parts apart whatever they contain. */
@@ -200,6 +258,16 @@ const INDEXES: Record<string, IndexDescription[]> = {
   ],
   // purgeStatuses deletes by age.
   [COLLECTIONS.statuses]: [{ key: { request_timestamp: 1 }, name: 'request_timestamp' }],
+  // The newest write of a record, and listing by id (with a prefix range).
+  [COLLECTIONS.records]: [{ key: { kind: 1, id: 1, seq: -1 }, name: 'kind_id_seq' }],
+  // Each audit filter together with the newest-first order (_id is the seq).
+  [COLLECTIONS.audit]: [
+    { key: { actor: 1, _id: -1 }, name: 'actor_seq' },
+    { key: { action: 1, _id: -1 }, name: 'action_seq' },
+    { key: { target_kind: 1, target_id: 1, _id: -1 }, name: 'target_seq' },
+    { key: { collection_id: 1, _id: -1 }, name: 'collection_seq' },
+    { key: { at: -1 }, name: 'at' },
+  ],
 };
 
 /** Creates every index; creating an index that exists with the same options does nothing. */

@@ -1,5 +1,6 @@
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
 
+import { decodeAttributes, mergeAttributes, type AttributedSighting } from '../attributes.js';
 import type { IndicatorEntry, SightingRecord } from '../port.js';
 import { chunks, duplicateKeyIndexes } from './objects.js';
 import { COLLECTIONS, compositeKey, type SightingDoc } from './schema.js';
@@ -137,24 +138,41 @@ export class SightingCollection {
       .sort({ value_type: 1, value: 1 });
     const entries: IndicatorEntry[] = [];
     let current: IndicatorEntry | undefined;
+    // The sightings of `current` that carry attributes, merged when the value ends.
+    let attributed: AttributedSighting[] = [];
+    const mergeCurrent = () => {
+      if (current === undefined || attributed.length === 0) return;
+      const merged = mergeAttributes(attributed);
+      if (merged !== undefined) current.attributes = merged;
+      attributed = [];
+    };
     for await (const doc of cursor) {
       if (current?.valueType === doc.value_type && current.value === doc.value) {
         if (doc.indicator_id < current.indicatorId) current.indicatorId = doc.indicator_id;
         current.firstSeen = Math.min(current.firstSeen, doc.first_seen);
         current.lastSeen = Math.max(current.lastSeen, doc.last_seen);
         current.sources.push(doc.source_id);
-        continue;
+      } else {
+        mergeCurrent();
+        current = {
+          valueType: doc.value_type,
+          value: doc.value,
+          indicatorId: doc.indicator_id,
+          firstSeen: doc.first_seen,
+          lastSeen: doc.last_seen,
+          sources: [doc.source_id],
+        };
+        entries.push(current);
       }
-      current = {
-        valueType: doc.value_type,
-        value: doc.value,
-        indicatorId: doc.indicator_id,
-        firstSeen: doc.first_seen,
-        lastSeen: doc.last_seen,
-        sources: [doc.source_id],
-      };
-      entries.push(current);
+      if (doc.attributes !== undefined) {
+        attributed.push({
+          sourceId: doc.source_id,
+          lastSeen: doc.last_seen,
+          attributes: decodeAttributes(doc.attributes),
+        });
+      }
     }
+    mergeCurrent();
     for (const entry of entries) entry.sources.sort();
     return entries;
   }
@@ -225,5 +243,7 @@ export function toSightingRecord(doc: SightingDoc): SightingRecord {
   };
   if (doc.withdrawn_at !== null) record.withdrawnAt = doc.withdrawn_at;
   if (doc.withdrawal_reason !== undefined) record.withdrawalReason = doc.withdrawal_reason;
+  const attributes = decodeAttributes(doc.attributes);
+  if (attributes !== undefined) record.attributes = attributes;
   return record;
 }

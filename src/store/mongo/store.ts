@@ -2,6 +2,10 @@ import { MongoClient, MongoError, type Collection, type Db } from 'mongodb';
 
 import {
   StoreError,
+  type AdminRecord,
+  type AuditInput,
+  type AuditQuery,
+  type AuditRecord,
   type CollectionRecord,
   type ExpireInput,
   type ExpireSummary,
@@ -13,6 +17,9 @@ import {
   type PollResultInput,
   type PollResultSummary,
   type PutObjectsResult,
+  type PutRecordOptions,
+  type RecordKind,
+  type RecordPage,
   type RenderedView,
   type SightingRecord,
   type SourceState,
@@ -21,6 +28,7 @@ import {
 } from '../port.js';
 import { isDuplicateKey, ObjectCollection } from './objects.js';
 import { PollCollections } from './poll.js';
+import { RecordCollections } from './records.js';
 import { ViewCollections } from './views.js';
 import {
   COLLECTIONS,
@@ -65,6 +73,7 @@ export class MongoStore implements Store {
   private readonly views: ViewCollections;
   private readonly secrets: Collection<SecretDoc>;
   private readonly statuses: Collection<StatusDoc>;
+  private readonly records: RecordCollections;
   private initialised = false;
   private closed = false;
 
@@ -88,6 +97,7 @@ export class MongoStore implements Store {
     this.views = new ViewCollections(this.db);
     this.secrets = this.db.collection<SecretDoc>(COLLECTIONS.secrets);
     this.statuses = this.db.collection<StatusDoc>(COLLECTIONS.statuses);
+    this.records = new RecordCollections(this.db);
   }
 
   /**
@@ -338,6 +348,56 @@ export class MongoStore implements Store {
   ): Promise<{ etag: string; renderedAt: number; log: string } | undefined> {
     this.assertReady();
     return this.guard('getViewLog', () => this.views.log(collectionId, name));
+  }
+
+  async putRecord(
+    kind: RecordKind,
+    id: string,
+    body: Record<string, unknown>,
+    options: PutRecordOptions,
+  ): Promise<AdminRecord> {
+    this.assertReady();
+    return this.guard('putRecord', () => this.records.put(kind, id, body, options));
+  }
+
+  async getRecord(kind: RecordKind, id: string): Promise<AdminRecord | undefined> {
+    this.assertReady();
+    return this.guard('getRecord', () => this.records.get(kind, id));
+  }
+
+  async listRecords(
+    kind: RecordKind,
+    query: { prefix?: string; after?: string; limit: number },
+  ): Promise<RecordPage> {
+    checkLimit(query.limit);
+    this.assertReady();
+    return this.guard('listRecords', () => this.records.list(kind, query));
+  }
+
+  async deleteRecord(kind: RecordKind, id: string, expectedRevision?: number): Promise<boolean> {
+    this.assertReady();
+    return this.guard('deleteRecord', () => this.records.delete(kind, id, expectedRevision));
+  }
+
+  async deleteRecords(kind: RecordKind, prefix: string): Promise<number> {
+    this.assertReady();
+    return this.guard('deleteRecords', () => this.records.deleteByPrefix(kind, prefix));
+  }
+
+  async appendAudit(entry: AuditInput): Promise<AuditRecord> {
+    this.assertReady();
+    return this.guard('appendAudit', () => this.records.append(entry));
+  }
+
+  async listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }> {
+    checkLimit(query.limit);
+    this.assertReady();
+    return this.guard('listAudit', () => this.records.listAudit(query));
+  }
+
+  async deleteCollection(id: string): Promise<void> {
+    this.assertReady();
+    await this.guard('deleteCollection', () => this.records.deleteCollection(id));
   }
 
   private assertOpen(): void {

@@ -8,13 +8,22 @@ import type {
   ObjectVersionInput,
   PollResultInput,
   PollResultSummary,
+  SightingAttributes,
+  SightingInput,
   SightingRecord,
   SourceState,
   WithdrawalReason,
 } from '../port.js';
+import { decodeAttributes, mergeAttributes } from '../attributes.js';
 import type { ObjectTable } from './objects.js';
+import { PollStage, type StagedValue } from './poll-stage.js';
 
-const INDICATOR_BATCH = 1000;
+/**
+ * Versions stored per batch. Small, so that a batch is garbage before V8's
+ * young-generation collections would promote it: with 2,000 a fresh poll of
+ * 1,000,000 values peaked at about 1.3 GiB resident instead of 0.9 GiB.
+ */
+const INDICATOR_BATCH = 500;
 
 type SourceStateRow = {
   etag: string | null;
@@ -25,7 +34,11 @@ type SourceStateRow = {
   cursor: string | null;
 };
 
-type EntryRow = Omit<IndicatorEntry, 'sources'> & { sources: string };
+type EntryRow = Omit<IndicatorEntry, 'sources' | 'attributes'> & {
+  sources: string;
+  /** JSON array of `[sourceId, lastSeen, attributes]` of the active sightings with attributes. */
+  attributes: string;
+};
 
 type SightingRow = {
   sourceId: string;
@@ -36,6 +49,7 @@ type SightingRow = {
   creator: number;
   withdrawnAt: number | null;
   withdrawalReason: string | null;
+  attributes: string | null;
 };
 
 type CandidateRow = { valueType: string; value: string; indicatorId: string; missed: number };
@@ -64,9 +78,9 @@ class VersionBatch {
 
 /** Statements on `sightings` and `source_state`. Writers run inside a write transaction. */
 export class PollTables {
-  private readonly refresh: Database.Statement<[number, string, string, string, string, string]>;
+  private readonly stage: PollStage;
   private readonly upsert: Database.Statement<
-    [string, string, string, string, string, number, number]
+    [string, string, string, string, string, number, number, string | null]
   >;
   private readonly readState: Database.Statement<[string, string], SourceStateRow>;
   private readonly writeState: Database.Statement<
@@ -83,12 +97,9 @@ export class PollTables {
   >;
   private readonly listAll: Database.Statement<[string], EntryRow>;
   private readonly listTypes: Database.Statement<[string, string], EntryRow>;
-  private readonly insertCreator: Database.Statement<
-    [string, string, string, string, string, number, number]
-  >;
   private readonly readSighting: Database.Statement<
     [string, string, string, string],
-    { withdrawnAt: number | null }
+    { withdrawnAt: number | null; attributes: string | null }
   >;
   private readonly countActive: Database.Statement<[string, string, string], { n: number }>;
   private readonly readSightings: Database.Statement<[string, string, string], SightingRow>;
@@ -108,30 +119,23 @@ export class PollTables {
     db: Database.Database,
     private readonly objects: ObjectTable,
   ) {
-    // Succeeds only for a value this source has reported before with the same
-    // indicator id: the common case of a re-poll, one statement per value.
-    // A withdrawn sighting does not match, so that its return takes the slow path.
-    this.refresh = db.prepare(
-      `UPDATE sightings SET last_seen = max(last_seen, ?), missed = 0
-       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ? AND indicator_id = ?
-         AND withdrawn_at IS NULL`,
-    );
+    this.stage = new PollStage(db);
     // A withdrawn sighting that comes back starts a new life: first_seen is
     // reset, so first-seen aging counts from its return.
-    const upsertSql = (creator: number) =>
-      `INSERT INTO sightings (collection_id, value_type, value, source_id, indicator_id, first_seen, last_seen, creator)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ${creator})
+    this.upsert = db.prepare(
+      `INSERT INTO sightings (collection_id, value_type, value, source_id, indicator_id, first_seen, last_seen, attributes, creator)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
        ON CONFLICT (collection_id, value_type, value, source_id) DO UPDATE SET
          indicator_id = excluded.indicator_id,
          first_seen = CASE WHEN withdrawn_at IS NULL THEN first_seen ELSE excluded.first_seen END,
          last_seen = max(last_seen, excluded.last_seen),
          missed = 0,
          withdrawn_at = NULL,
-         withdrawal_reason = NULL`;
-    this.upsert = db.prepare(upsertSql(0));
-    this.insertCreator = db.prepare(upsertSql(1));
+         withdrawal_reason = NULL,
+         attributes = excluded.attributes`,
+    );
     this.readSighting = db.prepare(
-      `SELECT withdrawn_at AS withdrawnAt FROM sightings
+      `SELECT withdrawn_at AS withdrawnAt, attributes FROM sightings
        WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
     );
     this.countActive = db.prepare(
@@ -141,7 +145,7 @@ export class PollTables {
     this.readSightings = db.prepare(
       `SELECT source_id AS sourceId, indicator_id AS indicatorId, first_seen AS firstSeen,
          last_seen AS lastSeen, missed, creator, withdrawn_at AS withdrawnAt,
-         withdrawal_reason AS withdrawalReason
+         withdrawal_reason AS withdrawalReason, attributes
        FROM sightings WHERE collection_id = ? AND value_type = ? AND value = ?
        ORDER BY source_id`,
     );
@@ -186,7 +190,9 @@ export class PollTables {
     const listSql = (typeFilter: string) =>
       `SELECT value_type AS valueType, value, min(indicator_id) AS indicatorId,
          min(first_seen) AS firstSeen, max(last_seen) AS lastSeen,
-         json_group_array(source_id) AS sources
+         json_group_array(source_id) AS sources,
+         json_group_array(json_array(source_id, last_seen, json(attributes)))
+           FILTER (WHERE attributes IS NOT NULL) AS attributes
        FROM sightings
        WHERE collection_id = ? AND withdrawn_at IS NULL ${typeFilter}
        GROUP BY value_type, value
@@ -195,7 +201,13 @@ export class PollTables {
     this.listTypes = db.prepare(listSql('AND value_type IN (SELECT value FROM json_each(?))'));
   }
 
-  /** Applies a poll; call inside a write transaction so that a throw rolls all of it back. */
+  /**
+   * Applies a poll; call inside a write transaction so that a throw rolls all
+   * of it back. The listed values are staged first, then merged in three
+   * groups: refreshed sightings and new values with set-based statements
+   * (the versions of new values built page by page), and the rest (a
+   * source's returning, changed or first sighting of a known value) one by one.
+   */
   apply(input: PollResultInput): PollResultSummary {
     const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {
@@ -207,89 +219,22 @@ export class PollTables {
     if (buildVersion !== undefined || input.missing !== undefined) {
       Object.assign(summary, { reactivated: 0, missed: 0, withdrawn: 0, merged: 0 });
     }
-    // Values already counted in this poll, so that a value listed twice counts once.
-    const counted = new Set<string>();
     // New indicator versions are stored in batches: one clock read and write per batch.
     const batch = new VersionBatch(this.objects, collectionId);
 
-    for (const sighting of input.sightings) {
-      const { valueType, value, indicatorId } = sighting;
-      const key = `${valueType}\u0000${value}`;
-      // The common case of a re-poll: an active sighting of this source, one statement.
-      const refreshed =
-        this.refresh.run(seenAt, collectionId, valueType, value, sourceId, indicatorId).changes ===
-        1;
-      if (refreshed) {
-        if (!counted.has(key)) {
-          counted.add(key);
-          summary.refreshed++;
-        }
-        continue;
-      }
-      if (counted.has(key)) {
-        this.upsert.run(collectionId, valueType, value, sourceId, indicatorId, seenAt, seenAt);
-        continue;
-      }
-      counted.add(key);
-
-      // A sighting row is written only together with its indicator, so no
-      // indicator means that no source has listed the value before.
-      if (!this.objects.exists(collectionId, indicatorId)) {
-        this.insertCreator.run(
-          collectionId,
-          valueType,
-          value,
-          sourceId,
-          indicatorId,
-          seenAt,
-          seenAt,
-        );
-        summary.created++;
-        if (buildVersion === undefined) {
-          batch.add(input.buildIndicator(sighting));
-        } else {
-          // The only sighting is the one just written, so it is not read back.
-          batch.add(
-            buildVersion({
-              kind: 'created',
-              valueType,
-              value,
-              indicatorId,
-              at: seenAt,
-              sightings: [
-                {
-                  sourceId,
-                  indicatorId,
-                  firstSeen: seenAt,
-                  lastSeen: seenAt,
-                  missed: 0,
-                  creator: true,
-                },
-              ],
-            }),
-          );
-        }
-        continue;
-      }
-
-      const own = this.readSighting.get(collectionId, valueType, value, sourceId);
-      const othersActive = this.countActive.get(collectionId, valueType, value)?.n ?? 0;
-      this.upsert.run(collectionId, valueType, value, sourceId, indicatorId, seenAt, seenAt);
-      const ownWasActive = own !== undefined && own.withdrawnAt === null;
-      if (ownWasActive || buildVersion === undefined) {
-        summary.refreshed++;
-        continue;
-      }
-      if (othersActive > 0) {
-        summary.refreshed++;
-        summary.merged = (summary.merged ?? 0) + 1;
-        batch.add(buildVersion(this.change('merged', collectionId, sighting, seenAt)));
-      } else {
-        summary.reactivated = (summary.reactivated ?? 0) + 1;
-        batch.add(buildVersion(this.change('reactivated', collectionId, sighting, seenAt)));
-      }
+    this.stage.load(input.sightings);
+    // The common case of a re-poll: active sightings of this source, one statement.
+    summary.refreshed += this.stage.refresh(collectionId, sourceId, seenAt);
+    summary.created += this.stage.insertNew(collectionId, sourceId, seenAt);
+    for (const page of this.stage.newValues()) {
+      for (const staged of page) batch.add(this.buildCreated(input, staged));
+      batch.flush();
+    }
+    for (const page of this.stage.undecided()) {
+      for (const staged of page) this.applyKnown(input, staged, summary, batch);
     }
     batch.flush();
+    this.stage.clear();
 
     if (input.missing !== undefined) {
       const threshold = Math.max(1, input.missing.withdrawAfter);
@@ -321,6 +266,77 @@ export class PollTables {
     mergeObjects(summary.objects, this.objects.put(collectionId, input.extraObjects));
     this.putState(input.state);
     return summary;
+  }
+
+  /** Builds the first version of a new value's indicator; its only sighting is the one just written. */
+  private buildCreated(input: PollResultInput, staged: StagedValue): ObjectVersionInput {
+    const { valueType, value, indicatorId } = staged;
+    const attributes = decodeAttributes(staged.attributes);
+    const sighting: SightingInput = { valueType, value, indicatorId };
+    if (attributes !== undefined) sighting.attributes = attributes;
+    if (input.buildVersion === undefined) return input.buildIndicator(sighting);
+
+    const record: SightingRecord = {
+      sourceId: input.sourceId,
+      indicatorId,
+      firstSeen: input.seenAt,
+      lastSeen: input.seenAt,
+      missed: 0,
+      creator: true,
+    };
+    if (attributes !== undefined) record.attributes = attributes;
+    return input.buildVersion({
+      kind: 'created',
+      valueType,
+      value,
+      indicatorId,
+      at: input.seenAt,
+      sightings: [record],
+    });
+  }
+
+  /**
+   * Applies the listing of a value that has an indicator but no active
+   * sighting of this source with the same indicator id and attributes.
+   */
+  private applyKnown(
+    input: PollResultInput,
+    staged: StagedValue,
+    summary: PollResultSummary,
+    batch: VersionBatch,
+  ): void {
+    const { collectionId, sourceId, seenAt, buildVersion } = input;
+    const { valueType, value, indicatorId, attributes } = staged;
+    const own = this.readSighting.get(collectionId, valueType, value, sourceId);
+    const othersActive = this.countActive.get(collectionId, valueType, value)?.n ?? 0;
+    this.upsert.run(
+      collectionId,
+      valueType,
+      value,
+      sourceId,
+      indicatorId,
+      seenAt,
+      seenAt,
+      attributes,
+    );
+    const ownWasActive = own !== undefined && own.withdrawnAt === null;
+    if (ownWasActive || buildVersion === undefined) {
+      summary.refreshed++;
+      // What the source says about the value is part of the indicator.
+      if (ownWasActive && buildVersion !== undefined && own.attributes !== attributes) {
+        summary.merged = (summary.merged ?? 0) + 1;
+        batch.add(buildVersion(this.change('merged', collectionId, staged, seenAt)));
+      }
+      return;
+    }
+    if (othersActive > 0) {
+      summary.refreshed++;
+      summary.merged = (summary.merged ?? 0) + 1;
+      batch.add(buildVersion(this.change('merged', collectionId, staged, seenAt)));
+    } else {
+      summary.reactivated = (summary.reactivated ?? 0) + 1;
+      batch.add(buildVersion(this.change('reactivated', collectionId, staged, seenAt)));
+    }
   }
 
   /** See `Store.applyUnchangedPoll`; call inside a write transaction. */
@@ -453,10 +469,24 @@ export class PollTables {
       valueTypes === undefined
         ? this.listAll.all(collectionId)
         : this.listTypes.all(collectionId, JSON.stringify(valueTypes));
-    return rows.map((row) => ({
-      ...row,
-      sources: (JSON.parse(row.sources) as string[]).sort(),
-    }));
+    return rows.map((row) => {
+      const entry: IndicatorEntry = {
+        valueType: row.valueType,
+        value: row.value,
+        indicatorId: row.indicatorId,
+        firstSeen: row.firstSeen,
+        lastSeen: row.lastSeen,
+        sources: (JSON.parse(row.sources) as string[]).sort(),
+      };
+      if (row.attributes !== '[]') {
+        const sightings = (
+          JSON.parse(row.attributes) as [string, number, SightingAttributes][]
+        ).map(([sourceId, lastSeen, attributes]) => ({ sourceId, lastSeen, attributes }));
+        const merged = mergeAttributes(sightings);
+        if (merged !== undefined) entry.attributes = merged;
+      }
+      return entry;
+    });
   }
 }
 
@@ -482,5 +512,7 @@ function toSightingRecord(row: SightingRow): SightingRecord {
   if (row.withdrawalReason !== null) {
     record.withdrawalReason = row.withdrawalReason as WithdrawalReason;
   }
+  const attributes = decodeAttributes(row.attributes);
+  if (attributes !== undefined) record.attributes = attributes;
   return record;
 }

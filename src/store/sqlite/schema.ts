@@ -144,6 +144,49 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE views ADD COLUMN data_etag TEXT NOT NULL DEFAULT '""';
   ALTER TABLE views ADD COLUMN log TEXT NOT NULL DEFAULT '{}';
   `,
+
+  // 7: what the source said about the value in the last poll that listed it
+  // (confidence, TLP, labels, ports, malware families, description, its own
+  // first and last seen), as the JSON text of `encodeAttributes`; NULL when
+  // it said nothing.
+  `
+  ALTER TABLE sightings ADD COLUMN attributes TEXT;
+  `,
+
+  // 8: administration records (collections, principals, API keys, manual
+  // entries) with a revision for conditional writes, and the audit log.
+  // AUTOINCREMENT keeps audit seq values from being reused even after the
+  // newest entries are deleted. The audit indexes end in seq, so each one
+  // serves its filter together with the newest-first order.
+  `
+  CREATE TABLE records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+  ) STRICT;
+
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    collection_id TEXT,
+    ip TEXT,
+    details TEXT
+  ) STRICT;
+
+  CREATE INDEX audit_actor ON audit (actor, seq);
+  CREATE INDEX audit_action ON audit (action, seq);
+  CREATE INDEX audit_target ON audit (target_kind, target_id, seq);
+  CREATE INDEX audit_collection ON audit (collection_id, seq);
+  CREATE INDEX audit_at ON audit (at);
+  `,
 ];
 
 /**

@@ -5,6 +5,10 @@ import Database from 'better-sqlite3';
 
 import {
   StoreError,
+  type AdminRecord,
+  type AuditInput,
+  type AuditQuery,
+  type AuditRecord,
   type CollectionAccess,
   type CollectionRecord,
   type ExpireInput,
@@ -17,6 +21,9 @@ import {
   type PollResultInput,
   type PollResultSummary,
   type PutObjectsResult,
+  type PutRecordOptions,
+  type RecordKind,
+  type RecordPage,
   type RenderedView,
   type SightingRecord,
   type SourceState,
@@ -26,6 +33,7 @@ import {
 import { SqliteJobBackend } from './agenda-repository.js';
 import { ObjectTable } from './objects.js';
 import { PollTables } from './poll.js';
+import { RecordTables } from './records.js';
 import { migrate } from './schema.js';
 
 export interface SqliteStoreOptions {
@@ -307,6 +315,56 @@ export class SqliteStore implements Store {
     return this.guard(() => p.poll.listSightings(collectionId, valueType, value));
   }
 
+  async putRecord(
+    kind: RecordKind,
+    id: string,
+    body: Record<string, unknown>,
+    options: PutRecordOptions,
+  ): Promise<AdminRecord> {
+    const p = this.statements();
+    return this.guard(() => p.records.put.immediate(kind, id, body, options));
+  }
+
+  async getRecord(kind: RecordKind, id: string): Promise<AdminRecord | undefined> {
+    const p = this.statements();
+    return this.guard(() => p.records.get(kind, id));
+  }
+
+  async listRecords(
+    kind: RecordKind,
+    query: { prefix?: string; after?: string; limit: number },
+  ): Promise<RecordPage> {
+    checkLimit(query.limit);
+    const p = this.statements();
+    return this.guard(() => p.records.list(kind, query));
+  }
+
+  async deleteRecord(kind: RecordKind, id: string, expectedRevision?: number): Promise<boolean> {
+    const p = this.statements();
+    return this.guard(() => p.records.delete.immediate(kind, id, expectedRevision));
+  }
+
+  async deleteRecords(kind: RecordKind, prefix: string): Promise<number> {
+    const p = this.statements();
+    return this.guard(() => p.records.deleteByPrefix.immediate(kind, prefix));
+  }
+
+  async appendAudit(entry: AuditInput): Promise<AuditRecord> {
+    const p = this.statements();
+    return this.guard(() => p.records.appendAudit(entry));
+  }
+
+  async listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }> {
+    checkLimit(query.limit);
+    const p = this.statements();
+    return this.guard(() => p.records.listAudit(query));
+  }
+
+  async deleteCollection(id: string): Promise<void> {
+    const p = this.statements();
+    this.guard(() => p.records.deleteCollection.immediate(id));
+  }
+
   private statements(): Prepared {
     this.assertOpen();
     if (this.prepared === undefined) {
@@ -339,6 +397,7 @@ export class SqliteStore implements Store {
 class Prepared {
   readonly objects: ObjectTable;
   readonly poll: PollTables;
+  readonly records: RecordTables;
   readonly upsertCollection: Database.Transaction<(collection: CollectionRecord) => void>;
   readonly listCollections: Database.Statement<[], CollectionRow>;
   readonly getCollection: Database.Statement<[string], CollectionRow>;
@@ -378,6 +437,7 @@ class Prepared {
   constructor(db: Database.Database) {
     this.objects = new ObjectTable(db);
     this.poll = new PollTables(db, this.objects);
+    this.records = new RecordTables(db);
 
     const collectionColumns = `id, alias, title, description, can_read AS canRead,
       can_write AS canWrite, media_types AS mediaTypes, access`;

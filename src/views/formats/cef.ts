@@ -26,8 +26,14 @@
  * | `cs6`, `cs6Label=stix indicator id` | the STIX id of the hub indicator |
  * | `deviceCustomDate1`, `deviceCustomDate1Label=first seen` | first seen, milliseconds since the Unix epoch |
  * | `deviceCustomDate2`, `deviceCustomDate2Label=last seen` | last seen, milliseconds since the Unix epoch |
+ * | `dpt` | the port, when the sources gave exactly one (destinationPort) |
+ * | `flexString2`, `flexString2Label=ports` | the ports joined with `;`, when the sources gave several |
+ * | `flexString1`, `flexString1Label=malware family` | malware families joined with `;` |
+ * | `msg` | the description of the most recent sighting that has one (message) |
+ * | `start`, `end` | the first and last seen times that the sources reported themselves, milliseconds since the Unix epoch |
  *
- * A custom field whose value is empty (no labels, say) is left out with its label.
+ * A custom field whose value is empty (no labels, say) is left out with its
+ * label, and so is a sighting attribute that no source gave.
  * Severity is confidence / 10, rounded, which is the "0-10" scale of STIX 2.1
  * confidence (0-4 is 0, 5-14 is 1, and so on).
  */
@@ -138,7 +144,32 @@ export function cefExtensions(entry: ViewEntry): [string, string][] {
     ['deviceCustomDate2', String(Math.floor(entry.lastSeen / 1000))],
     ['deviceCustomDate2Label', 'last seen'],
   );
+  addAttributeExtensions(pairs, entry);
   return pairs;
+}
+
+/** Appends the extensions of the sighting attributes that the entry has. */
+function addAttributeExtensions(pairs: [string, string][], entry: ViewEntry): void {
+  const ports = entry.ports ?? [];
+  if (ports.length === 1) {
+    pairs.push(['dpt', String(ports[0])]);
+  } else if (ports.length > 1) {
+    pairs.push(['flexString2', ports.join(LIST_SEPARATOR)], ['flexString2Label', 'ports']);
+  }
+  const families = entry.malwareFamilies ?? [];
+  if (families.length > 0) {
+    pairs.push(
+      ['flexString1', families.join(LIST_SEPARATOR)],
+      ['flexString1Label', 'malware family'],
+    );
+  }
+  if (entry.description !== undefined) pairs.push(['msg', entry.description]);
+  if (entry.reportedFirstSeen !== undefined) {
+    pairs.push(['start', String(Math.floor(entry.reportedFirstSeen / 1000))]);
+  }
+  if (entry.reportedLastSeen !== undefined) {
+    pairs.push(['end', String(Math.floor(entry.reportedLastSeen / 1000))]);
+  }
 }
 
 /** Formats one entry as a CEF line without a line end, as the view and a syslog forwarder send it. */

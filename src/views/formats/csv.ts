@@ -2,6 +2,7 @@
  * CSV view for SIEMs and spreadsheets, per RFC 4180: CRLF line ends, and a
  * field that contains `"`, `,`, CR or LF is quoted with inner quotes doubled.
  * List attributes are joined with `;` and times are ISO 8601 in UTC with `Z`.
+ * A sighting attribute that no source gave (a port, say) is an empty cell.
  *
  * A cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`
  * and is then quoted, as the OWASP "CSV Injection" page advises, so a
@@ -19,9 +20,15 @@ export type CsvField =
   | 'tlp'
   | 'first_seen'
   | 'last_seen'
-  | 'id';
+  | 'id'
+  | 'ports'
+  | 'malware_families'
+  | 'description'
+  | 'reported_first_seen'
+  | 'reported_last_seen';
 
-export const CSV_FIELDS: readonly CsvField[] = [
+/** The columns of a CSV view without a `columns` option. */
+export const DEFAULT_CSV_FIELDS: readonly CsvField[] = [
   'indicator',
   'type',
   'confidence',
@@ -32,6 +39,20 @@ export const CSV_FIELDS: readonly CsvField[] = [
   'first_seen',
   'last_seen',
   'id',
+];
+
+/**
+ * Every field a column may name: the default ones, then the sighting
+ * attributes (ports, malware families, description, and the first and last
+ * seen times that the sources reported themselves).
+ */
+export const CSV_FIELDS: readonly CsvField[] = [
+  ...DEFAULT_CSV_FIELDS,
+  'ports',
+  'malware_families',
+  'description',
+  'reported_first_seen',
+  'reported_last_seen',
 ];
 
 export interface CsvColumn {
@@ -49,8 +70,8 @@ export interface CsvOptions {
   bom: boolean;
 }
 
-/** Every field once, headed by its own name. */
-export const DEFAULT_CSV_COLUMNS: readonly CsvColumn[] = CSV_FIELDS.map((field) => ({
+/** Every default field once, headed by its own name. */
+export const DEFAULT_CSV_COLUMNS: readonly CsvColumn[] = DEFAULT_CSV_FIELDS.map((field) => ({
   field,
   header: field,
 }));
@@ -111,6 +132,16 @@ export function csvFieldText(entry: ViewEntry, field: CsvField): string {
       return formatIsoMicros(entry.lastSeen);
     case 'id':
       return entry.indicatorId;
+    case 'ports':
+      return (entry.ports ?? []).join(LIST_SEPARATOR);
+    case 'malware_families':
+      return (entry.malwareFamilies ?? []).join(LIST_SEPARATOR);
+    case 'description':
+      return entry.description ?? '';
+    case 'reported_first_seen':
+      return entry.reportedFirstSeen === undefined ? '' : formatIsoMicros(entry.reportedFirstSeen);
+    case 'reported_last_seen':
+      return entry.reportedLastSeen === undefined ? '' : formatIsoMicros(entry.reportedLastSeen);
   }
 }
 

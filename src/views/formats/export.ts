@@ -19,10 +19,16 @@ export interface JsonListIndicator {
   tlp: string;
   first_seen: string;
   last_seen: string;
+  /** The sighting attributes below are present only when a source gave them. */
+  ports?: number[];
+  malware_families?: string[];
+  description?: string;
+  reported_first_seen?: string;
+  reported_last_seen?: string;
 }
 
 export function toJsonListIndicator(entry: ViewEntry): JsonListIndicator {
-  return {
+  const indicator: JsonListIndicator = {
     value: entry.value,
     type: entry.type,
     id: entry.indicatorId,
@@ -34,6 +40,16 @@ export function toJsonListIndicator(entry: ViewEntry): JsonListIndicator {
     first_seen: formatIsoMicros(entry.firstSeen),
     last_seen: formatIsoMicros(entry.lastSeen),
   };
+  if (entry.ports !== undefined) indicator.ports = entry.ports;
+  if (entry.malwareFamilies !== undefined) indicator.malware_families = entry.malwareFamilies;
+  if (entry.description !== undefined) indicator.description = entry.description;
+  if (entry.reportedFirstSeen !== undefined) {
+    indicator.reported_first_seen = formatIsoMicros(entry.reportedFirstSeen);
+  }
+  if (entry.reportedLastSeen !== undefined) {
+    indicator.reported_last_seen = formatIsoMicros(entry.reportedLastSeen);
+  }
+  return indicator;
 }
 
 /** Renders the entries as one JSON document. Every entry type fits, so nothing is dropped. */

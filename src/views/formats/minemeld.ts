@@ -29,9 +29,21 @@ export const JSON_VALUE_FIELDS: readonly CsvField[] = [
   'id',
 ];
 
+/** Sighting attributes that `value` gets, after `JSON_VALUE_FIELDS`, for an entry that has them. */
+const JSON_ATTRIBUTE_FIELDS: readonly CsvField[] = [
+  'ports',
+  'malware_families',
+  'description',
+  'reported_first_seen',
+  'reported_last_seen',
+];
+
 /** Options of the `json` and `json-seq` formats. */
 export interface JsonOptions {
-  /** Attributes of `value`, each keyed by its `header`. Undefined writes `JSON_VALUE_FIELDS`. */
+  /**
+   * Attributes of `value`, each keyed by its `header`. Undefined writes
+   * `JSON_VALUE_FIELDS`, then those sighting attributes that the entry has.
+   */
   columns?: readonly CsvColumn[];
 }
 
@@ -63,7 +75,10 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 export const JSON_SEQ_CONTENT_TYPE = 'application/json-seq';
 const RECORD_SEPARATOR = '\u001e';
 
-/** Returns the JSON value of one attribute: lists as arrays, times as ISO 8601 UTC text. */
+/**
+ * Returns the JSON value of one attribute: lists as arrays, times as ISO 8601
+ * UTC text. A sighting attribute that no source gave is an empty list or null.
+ */
 export function jsonAttribute(entry: ViewEntry, field: CsvField): unknown {
   switch (field) {
     case 'indicator':
@@ -86,18 +101,43 @@ export function jsonAttribute(entry: ViewEntry, field: CsvField): unknown {
       return formatIsoMicros(entry.lastSeen);
     case 'id':
       return entry.indicatorId;
+    case 'ports':
+      return entry.ports ?? [];
+    case 'malware_families':
+      return entry.malwareFamilies ?? [];
+    case 'description':
+      return entry.description ?? null;
+    case 'reported_first_seen':
+      return entry.reportedFirstSeen === undefined
+        ? null
+        : formatIsoMicros(entry.reportedFirstSeen);
+    case 'reported_last_seen':
+      return entry.reportedLastSeen === undefined ? null : formatIsoMicros(entry.reportedLastSeen);
   }
 }
 
-/** Returns the JSON text of `{"indicator": ..., "value": {...}}` for one entry. */
-function jsonRecord(entry: ViewEntry, columns: readonly CsvColumn[]): string {
-  const value: Record<string, unknown> = {};
-  for (const column of columns) value[column.header] = jsonAttribute(entry, column.field);
-  return JSON.stringify({ indicator: entry.value, value });
+/** Whether the entry has the sighting attribute of `field`. */
+function hasAttribute(entry: ViewEntry, field: CsvField): boolean {
+  const value = jsonAttribute(entry, field);
+  return value !== null && !(Array.isArray(value) && value.length === 0);
 }
 
-function jsonColumns(options: JsonOptions): readonly CsvColumn[] {
-  return options.columns ?? JSON_VALUE_FIELDS.map((field) => ({ field, header: field }));
+/**
+ * Returns the JSON text of `{"indicator": ..., "value": {...}}` for one
+ * entry. Without `columns`, the default attributes and those sighting
+ * attributes that the entry has.
+ */
+function jsonRecord(entry: ViewEntry, columns: readonly CsvColumn[] | undefined): string {
+  const value: Record<string, unknown> = {};
+  if (columns === undefined) {
+    for (const field of JSON_VALUE_FIELDS) value[field] = jsonAttribute(entry, field);
+    for (const field of JSON_ATTRIBUTE_FIELDS) {
+      if (hasAttribute(entry, field)) value[field] = jsonAttribute(entry, field);
+    }
+  } else {
+    for (const column of columns) value[column.header] = jsonAttribute(entry, column.field);
+  }
+  return JSON.stringify({ indicator: entry.value, value });
 }
 
 /** Renders entries in their given order as one JSON array. No entries give `[\n]\n`. */
@@ -106,8 +146,7 @@ export function renderJson(
   options: JsonOptions,
   _log: BuildLog,
 ): FormatOutput {
-  const columns = jsonColumns(options);
-  const records = entries.map((entry) => jsonRecord(entry, columns));
+  const records = entries.map((entry) => jsonRecord(entry, options.columns));
   const body = records.length === 0 ? '[\n]\n' : `[\n${records.join(',\n')}\n]\n`;
   return { body, contentType: JSON_CONTENT_TYPE };
 }
@@ -118,8 +157,9 @@ export function renderJsonSeq(
   options: JsonOptions,
   _log: BuildLog,
 ): FormatOutput {
-  const columns = jsonColumns(options);
-  const records = entries.map((entry) => `${RECORD_SEPARATOR}${jsonRecord(entry, columns)}\n`);
+  const records = entries.map(
+    (entry) => `${RECORD_SEPARATOR}${jsonRecord(entry, options.columns)}\n`,
+  );
   return { body: records.join(''), contentType: JSON_SEQ_CONTENT_TYPE };
 }
 

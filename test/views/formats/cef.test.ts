@@ -196,6 +196,46 @@ describe('formatCefLine', () => {
   });
 });
 
+describe('formatCefLine attributes', () => {
+  test('one port, family, description and reported times', () => {
+    const line = formatCefLine(
+      entry({
+        ports: [8443],
+        malwareFamilies: ['Pikabot'],
+        description: 'C2 = panel',
+        reportedFirstSeen: 1_709_251_200_000_000,
+        reportedLastSeen: 1_709_337_600_000_000,
+      }),
+      OPTIONS,
+    );
+
+    const { extensions } = parseCefLine(line);
+    expect(extensions.get('dpt')).toBe('8443');
+    expect(extensions.get('flexString2')).toBeUndefined();
+    expect(extensions.get('flexString1')).toBe('Pikabot');
+    expect(extensions.get('flexString1Label')).toBe('malware family');
+    expect(extensions.get('msg')).toBe('C2 = panel');
+    expect(extensions.get('start')).toBe('1709251200000');
+    expect(extensions.get('end')).toBe('1709337600000');
+  });
+
+  test('several ports', () => {
+    const { extensions } = parseCefLine(formatCefLine(entry({ ports: [80, 443] }), OPTIONS));
+
+    expect(extensions.get('dpt')).toBeUndefined();
+    expect(extensions.get('flexString2')).toBe('80;443');
+    expect(extensions.get('flexString2Label')).toBe('ports');
+  });
+
+  test('absent attributes leave no keys', () => {
+    const { extensions } = parseCefLine(formatCefLine(entry(), OPTIONS));
+
+    for (const key of ['dpt', 'flexString1', 'flexString2', 'msg', 'start', 'end']) {
+      expect(extensions.has(key)).toBe(false);
+    }
+  });
+});
+
 describe('renderCef', () => {
   test('empty body', () => {
     const output = renderCef([], OPTIONS, new BuildLog());

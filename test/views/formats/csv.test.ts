@@ -13,6 +13,14 @@ import { BuildLog, type ViewEntry } from '../../../src/views/model.js';
 import { entryFor, FEEDS_DIR, fixtureEntries } from '../fixture-entries.js';
 import { golden } from '../golden.js';
 
+const ATTRIBUTE_FIELDS = [
+  'ports',
+  'malware_families',
+  'description',
+  'reported_first_seen',
+  'reported_last_seen',
+] as const;
+
 const ALL_COLUMNS: CsvOptions = { columns: [...DEFAULT_CSV_COLUMNS], header: true, bom: false };
 
 function entry(overrides: Partial<ViewEntry> = {}): ViewEntry {
@@ -164,8 +172,33 @@ describe('renderCsv', () => {
     );
   });
 
-  test('default columns cover every field', () => {
-    expect(DEFAULT_CSV_COLUMNS.map((column) => column.field)).toEqual(CSV_FIELDS);
+  test('default columns leave out attributes', () => {
+    expect([...DEFAULT_CSV_COLUMNS.map((column) => column.field), ...ATTRIBUTE_FIELDS]).toEqual(
+      CSV_FIELDS,
+    );
+  });
+
+  test('attribute columns', () => {
+    const options: CsvOptions = {
+      columns: ATTRIBUTE_FIELDS.map((field) => ({ field, header: field })),
+      header: true,
+      bom: false,
+    };
+    const attributed = entry({
+      ports: [443, 8443],
+      malwareFamilies: ['Cobalt Strike', 'Pikabot'],
+      description: 'panel, "beacon"',
+      reportedFirstSeen: 1_709_251_200_000_000,
+      reportedLastSeen: 1_709_251_200_500_000,
+    });
+
+    const body = renderCsv([attributed, entry()], options, new BuildLog()).body;
+
+    expect(body).toBe(
+      'ports,malware_families,description,reported_first_seen,reported_last_seen\r\n' +
+        '443;8443,Cobalt Strike;Pikabot,"panel, ""beacon""",2024-03-01T00:00:00Z,2024-03-01T00:00:00.500Z\r\n' +
+        ',,,,\r\n',
+    );
   });
 
   test('feodotracker golden', () => {

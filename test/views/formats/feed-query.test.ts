@@ -164,7 +164,7 @@ describe('parseFeedQuery', () => {
 
   test('f rejects an unknown field', () => {
     expect(parseError('f=score')?.message).toBe(
-      'invalid value "score" for query parameter "f": expected one of indicator, type, confidence, sources, labels, indicator_types, tlp, first_seen, last_seen, id',
+      'invalid value "score" for query parameter "f": expected one of indicator, type, confidence, sources, labels, indicator_types, tlp, first_seen, last_seen, id, ports, malware_families, description, reported_first_seen, reported_last_seen',
     );
   });
 

@@ -83,6 +83,33 @@ describe('renderJson', () => {
   });
 });
 
+describe('renderJson attributes', () => {
+  test('present attributes follow the defaults', () => {
+    const attributed = entry({ ports: [22], description: 'ssh brute force' });
+
+    const body = renderJson([attributed, entry()], {}, new BuildLog()).body;
+    const records = JSON.parse(body) as { value: Record<string, unknown> }[];
+
+    expect(Object.keys(records[0]!.value).slice(-3)).toEqual(['id', 'ports', 'description']);
+    expect(records[0]!.value.ports).toEqual([22]);
+    expect(records[0]!.value.description).toBe('ssh brute force');
+    expect(Object.keys(records[1]!.value).at(-1)).toBe('id');
+  });
+
+  test('selected attribute columns', () => {
+    const columns = [
+      { field: 'malware_families', header: 'family' },
+      { field: 'reported_first_seen', header: 'since' },
+    ] as const;
+
+    const body = renderJson([entry()], { columns }, new BuildLog()).body;
+
+    expect(JSON.parse(body)).toEqual([
+      { indicator: '192.0.2.1', value: { family: [], since: null } },
+    ]);
+  });
+});
+
 describe('renderJsonSeq', () => {
   test('record separator, JSON and line feed per entry', () => {
     const output = renderJsonSeq(
