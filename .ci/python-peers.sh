@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Python TAXII/STIX peers that test/interop/ runs against
-# (taxii2-client, stix2-validator, medallion), pinned in
+# (taxii2-client, stix2-validator, medallion) and schemathesis, which
+# test/api/fuzz.test.ts runs as <venv>/bin/st, pinned in
 # .ci/requirements-peers.txt, into a virtual environment, and exports
 # FEEDHUB_PYTHON=<venv>/bin/python.
 #
@@ -23,12 +24,14 @@ python_peers_log() {
 }
 
 # The venv is complete when its stamp holds the hash of the requirements file
-# it was built from and its interpreter imports every peer.
+# it was built from, its interpreter imports every peer and the schemathesis
+# command line is there.
 python_peers_complete() {
   local venv="$1" wanted="$2"
   [[ -x "$venv/bin/python" && -f "$venv/.feedhub-stamp" ]] || return 1
   [[ "$(cat "$venv/.feedhub-stamp")" == "$wanted" ]] || return 1
-  "$venv/bin/python" -c 'import taxii2client.v21, stix2validator, medallion' 2>/dev/null
+  "$venv/bin/python" -c 'import taxii2client.v21, stix2validator, medallion, schemathesis' 2>/dev/null || return 1
+  [[ -x "$venv/bin/st" ]]
 }
 
 python_peers_setup() {

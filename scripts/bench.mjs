@@ -11,45 +11,93 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const only = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]
+  : undefined;
 const stores = process.env.MONGODB_URI ? ['sqlite', 'mongo'] : ['sqlite'];
 
 const cases = [];
-cases.push({ name: 'ingest-100k-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '100000'] });
-cases.push({ name: 'read-100k-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '100000', '--limit', '1000'] });
+cases.push({
+  name: 'ingest-100k-sqlite',
+  script: 'bench/ingest.mjs',
+  args: ['--store', 'sqlite', '--entries', '100000'],
+});
+cases.push({
+  name: 'read-100k-sqlite',
+  script: 'bench/read.mjs',
+  args: ['--store', 'sqlite', '--objects', '100000', '--limit', '1000'],
+});
 // FerretDB 1.24 with its SQLite handler is the MongoDB-wire server of CI. It
 // scans a whole collection for every query but an exact _id, and it commits
 // each update on its own. The MongoDB cases therefore use small sizes that
 // finish in minutes there; raise them when MONGODB_URI names a real MongoDB.
 if (stores.includes('mongo')) {
-  cases.push({ name: 'ingest-2k-mongo', script: 'bench/ingest.mjs', args: ['--store', 'mongo', '--entries', '2000'] });
-  cases.push({ name: 'read-10k-mongo', script: 'bench/read.mjs', args: ['--store', 'mongo', '--objects', '10000', '--limit', '1000'] });
+  cases.push({
+    name: 'ingest-2k-mongo',
+    script: 'bench/ingest.mjs',
+    args: ['--store', 'mongo', '--entries', '2000'],
+  });
+  cases.push({
+    name: 'read-10k-mongo',
+    script: 'bench/read.mjs',
+    args: ['--store', 'mongo', '--objects', '10000', '--limit', '1000'],
+  });
 }
-cases.push({ name: 'ingest-1m-sqlite', script: 'bench/ingest.mjs', args: ['--store', 'sqlite', '--entries', '1000000'] });
-cases.push({ name: 'read-1m-sqlite', script: 'bench/read.mjs', args: ['--store', 'sqlite', '--objects', '1000000', '--limit', '1000'] });
+cases.push({
+  name: 'ingest-1m-sqlite',
+  script: 'bench/ingest.mjs',
+  args: ['--store', 'sqlite', '--entries', '1000000'],
+});
+cases.push({
+  name: 'read-1m-sqlite',
+  script: 'bench/read.mjs',
+  args: ['--store', 'sqlite', '--objects', '1000000', '--limit', '1000'],
+});
 // View cases: render and store an EDL from a loaded collection, then serve
 // stored views over HTTP under wrk. --expose-gc lets the render case collect
 // the load's garbage before it takes its memory baseline.
-cases.push({ name: 'view-render-1m-ip', script: 'bench/views.mjs', nodeArgs: ['--expose-gc'], args: ['--case', 'render', '--kind', 'edl-ip', '--entries', '1000000'] });
-cases.push({ name: 'view-render-500k-url', script: 'bench/views.mjs', nodeArgs: ['--expose-gc'], args: ['--case', 'render', '--kind', 'edl-url', '--entries', '500000'] });
-cases.push({ name: 'view-http', script: 'bench/views.mjs', args: ['--case', 'http', '--entries', '100000', '--small', '1000', '--duration', '10'] });
+cases.push({
+  name: 'view-render-1m-ip',
+  script: 'bench/views.mjs',
+  nodeArgs: ['--expose-gc'],
+  args: ['--case', 'render', '--kind', 'edl-ip', '--entries', '1000000'],
+});
+cases.push({
+  name: 'view-render-500k-url',
+  script: 'bench/views.mjs',
+  nodeArgs: ['--expose-gc'],
+  args: ['--case', 'render', '--kind', 'edl-url', '--entries', '500000'],
+});
+cases.push({
+  name: 'view-http',
+  script: 'bench/views.mjs',
+  args: ['--case', 'http', '--entries', '100000', '--small', '1000', '--duration', '10'],
+});
 // Medallion's memory backend matches each object of a page against the whole
 // manifest, so a page costs time quadratic in the collection size: 10,000
 // objects did not return a first page within 300 s, 1,000 took 5.5 s.
 const MEDALLION_OBJECTS = 3000;
 if (process.env.FEEDHUB_PYTHON) {
-  cases.push({ name: 'medallion-3k', script: 'bench/medallion.mjs', args: ['--objects', String(MEDALLION_OBJECTS), '--limit', '1000'] });
+  cases.push({
+    name: 'medallion-3k',
+    script: 'bench/medallion.mjs',
+    args: ['--objects', String(MEDALLION_OBJECTS), '--limit', '1000'],
+  });
 }
 
 const results = {};
 for (const c of cases) {
   if (only && !c.name.includes(only)) continue;
   process.stderr.write(`bench ${c.name} ... `);
-  const output = execFileSync(process.execPath, [...(c.nodeArgs ?? []), here(c.script), ...c.args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const output = execFileSync(
+    process.execPath,
+    [...(c.nodeArgs ?? []), here(c.script), ...c.args],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   results[c.name] = JSON.parse(output.trim().split('\n').at(-1));
   process.stderr.write(`${JSON.stringify(results[c.name])}\n`);
 }
@@ -69,27 +117,85 @@ const row = (cells) => `| ${cells.join(' | ')} |`;
 const fmt = (n) => (n === undefined ? 'n/a' : Number(n).toLocaleString('en-US'));
 const ingestRows = Object.entries(results)
   .filter(([name]) => name.startsWith('ingest'))
-  .map(([name, r]) => row([name, fmt(r.entries), fmt(r.freshPerSecond), fmt(r.repollPerSecond), fmt(r.changedPerSecond), `${r.baselineRssMiB} → ${r.peakRssMiB}`]));
+  .map(([name, r]) =>
+    row([
+      name,
+      fmt(r.entries),
+      fmt(r.freshPerSecond),
+      fmt(r.repollPerSecond),
+      fmt(r.changedPerSecond),
+      `${r.baselineRssMiB} → ${r.peakRssMiB}`,
+    ]),
+  );
 const readRows = Object.entries(results)
   .filter(([name]) => name.startsWith('read'))
-  .map(([name, r]) => row([name, fmt(r.objects), fmt(r.pageSize), fmt(r.storePerSecond), fmt(r.taxiiPerSecond), `${r.pageP50Ms} / ${r.pageP95Ms}`]));
+  .map(([name, r]) =>
+    row([
+      name,
+      fmt(r.objects),
+      fmt(r.pageSize),
+      fmt(r.storePerSecond),
+      fmt(r.taxiiPerSecond),
+      fmt(r.taxiiFetchPerSecond),
+      `${r.pageP50Ms} / ${r.pageP95Ms}`,
+    ]),
+  );
 
 const viewRenderRows = Object.entries(results)
   .filter(([name]) => name.startsWith('view-render'))
-  .map(([name, r]) => row([name, r.kind, fmt(r.entries), fmt(r.bodyMiB), fmt(r.renderSeconds), fmt(r.entriesPerSecond), `${r.baselineRssMiB} → ${r.peakRssMiB} (+${r.renderGrowthMiB})`]));
+  .map(([name, r]) =>
+    row([
+      name,
+      r.kind,
+      fmt(r.entries),
+      fmt(r.bodyMiB),
+      fmt(r.renderSeconds),
+      fmt(r.entriesPerSecond),
+      `${r.baselineRssMiB} → ${r.peakRssMiB} (+${r.renderGrowthMiB})`,
+    ]),
+  );
 const viewHttp = results['view-http'];
-const viewHttpRows = viewHttp === undefined ? [] : ['large', 'small'].map((size) => {
-  const r = viewHttp[size];
-  return row([fmt(r.entries), fmt(r.bytes), fmt(r.hub200.perSecond), fmt(r.bare200.perSecond), `${r.ratio200}`, fmt(r.hub304.perSecond), fmt(r.bare304.perSecond), `${r.ratio304}`]);
-});
-const viewHttpSocketErrors = viewHttp === undefined ? 0 : ['large', 'small']
-  .flatMap((size) => ['hub200', 'bare200', 'hub304', 'bare304'].map((run) => viewHttp[size][run].socketErrors))
-  .reduce((sum, n) => sum + n, 0);
-const viewHttpErrorNote = viewHttpSocketErrors === 0 ? '' : `\n\nwrk counted ${viewHttpSocketErrors} socket errors (connect, read, write or timeout) over these runs; see the case's JSON line for each run.`;
+const viewHttpRows =
+  viewHttp === undefined
+    ? []
+    : ['large', 'small'].map((size) => {
+        const r = viewHttp[size];
+        return row([
+          fmt(r.entries),
+          fmt(r.bytes),
+          fmt(r.hub200.perSecond),
+          fmt(r.bare200.perSecond),
+          `${r.ratio200}`,
+          fmt(r.hub304.perSecond),
+          fmt(r.bare304.perSecond),
+          `${r.ratio304}`,
+        ]);
+      });
+const viewHttpSocketErrors =
+  viewHttp === undefined
+    ? 0
+    : ['large', 'small']
+        .flatMap((size) =>
+          ['hub200', 'bare200', 'hub304', 'bare304'].map((run) => viewHttp[size][run].socketErrors),
+        )
+        .reduce((sum, n) => sum + n, 0);
+const viewHttpErrorNote =
+  viewHttpSocketErrors === 0
+    ? ''
+    : `\n\nwrk counted ${viewHttpSocketErrors} socket errors (connect, read, write or timeout) over these runs; see the case's JSON line for each run.`;
 
 const medallionRows = Object.entries(results)
   .filter(([name]) => name.startsWith('medallion'))
-  .map(([name, r]) => row([name, fmt(r.objects), fmt(r.pageSize), fmt(r.hubPerSecond), fmt(r.medallionPerSecond), `${r.speedup}×`]));
+  .map(([name, r]) =>
+    row([
+      name,
+      fmt(r.objects),
+      fmt(r.pageSize),
+      fmt(r.hubPerSecond),
+      fmt(r.medallionPerSecond),
+      `${r.speedup}×`,
+    ]),
+  );
 const medallionSection = process.env.FEEDHUB_PYTHON
   ? `The same indicators are loaded into medallion 3.0.0 (memory backend, its
 Flask development server) and into the hub (SQLite), and both are read page
@@ -132,10 +238,12 @@ Indicators are read page by page, through the store port and through the
 TAXII objects endpoint over HTTP on 127.0.0.1 (following \`next\`). The
 TAXII server runs in a child process, as an API process would, so the
 client that parses the pages does not share its thread; one client reads
-one page after the other.
+one page after the other and parses each with \`JSON.parse\`. The client
+reads pages with undici's \`request()\`; the same pages read with Node's
+\`fetch()\`, whose web streams cost the client more, are in the next column.
 
-${row(['case', 'objects', 'page size', 'store objects/s', 'TAXII objects/s', 'TAXII page p50 / p95 ms'])}
-${row(['---', '---:', '---:', '---:', '---:', '---:'])}
+${row(['case', 'objects', 'page size', 'store objects/s', 'TAXII objects/s', 'with fetch()', 'TAXII page p50 / p95 ms'])}
+${row(['---', '---:', '---:', '---:', '---:', '---:', '---:'])}
 ${readRows.join('\n')}
 
 ### Views
@@ -184,7 +292,9 @@ else process.stderr.write('--only given: docs/benchmarks.md left unchanged\n');
 
 function describeMongo() {
   try {
-    return readFileSync(here('../.ci/ferretdb.sh'), 'utf8').includes('ferretdb') ? 'a MongoDB-wire server (FerretDB in CI)' : 'MongoDB';
+    return readFileSync(here('../.ci/ferretdb.sh'), 'utf8').includes('ferretdb')
+      ? 'a MongoDB-wire server (FerretDB in CI)'
+      : 'MongoDB';
   } catch {
     return 'MongoDB';
   }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LineCounter, parseDocument, isNode, isSeq } from 'yaml';
+import { Document, LineCounter, parseDocument, isNode, isSeq } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { loadSchemaValidator } from './schemas.js';
 import {
@@ -31,6 +31,7 @@ import {
   JSON_PRESETS,
   PRESET_OPTIONS,
   presetExpression,
+  type CsvAttributeKind,
   type CsvColumnRef,
   type CsvSettings,
   type JsonPreset,
@@ -39,6 +40,12 @@ import {
   type MispSettings,
   type Taxii21Settings,
   DEFAULT_MISP_SETTINGS,
+} from '../sources/index.js';
+import {
+  expandCatalogue,
+  type DirectorySettings,
+  type DropFormat,
+  type HttpSettings,
 } from '../sources/index.js';
 import {
   checkNetwork,
@@ -62,7 +69,8 @@ import type { CollectionAccess } from '../store/index.js';
 
 export type Tlp = 'clear' | 'white' | 'green' | 'amber' | 'amber+strict' | 'red';
 export type SourceValueType = 'auto' | ValueType;
-export type SourceKindName = 'text-list' | 'taxii21' | 'csv' | 'json' | 'stix-bundle' | 'misp-feed';
+export type SourceKindName =
+  'text-list' | 'taxii21' | 'csv' | 'json' | 'stix-bundle' | 'misp-feed' | 'manual' | 'directory';
 
 export interface SourceConfig {
   id: string;
@@ -90,6 +98,10 @@ export interface SourceConfig {
   json?: JsonSettings;
   /** Set for a misp-feed source. */
   misp?: MispSettings;
+  /** Set for text-list, csv, json, stix-bundle and misp-feed sources, with secrets read from the environment. */
+  http?: HttpSettings;
+  /** Set for a directory source. */
+  directory?: DirectorySettings;
   /** Weight 0-1 of the source in the collection's confidence rule. Default 1. */
   confidenceWeight?: number;
   /** When the source's values age out. Default: never. */
@@ -141,8 +153,10 @@ export interface CollectionConfig {
   tlp: Tlp;
   sources: SourceConfig[];
   views: ViewConfig[];
-  /** The YAML file the collection came from. */
+  /** The YAML file the collection came from, or the label of a stored definition. */
   file: string;
+  /** The definition as data, in the form of a collection YAML file: what the store keeps. */
+  document: Record<string, unknown>;
   /** Guards, allow-list and merge and withdrawal policy, with defaults filled in. */
   processing: ProcessingConfig;
   /** Who may read and write the collection over TAXII. */
@@ -177,6 +191,8 @@ export interface Config {
   collections: CollectionConfig[];
   /** The TAXII principals and their hashed credentials. */
   principals: PrincipalConfig[];
+  /** The environment the configuration was read from; stored definitions read their `*Env` keys from it. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Every problem found in the configuration, reported together. */
@@ -214,7 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   if (problems.length > 0 || !settings) {
     throw new ConfigError(problems);
   }
-  return deepFreeze({ settings, collections, principals });
+  return deepFreeze({ settings, collections, principals, env: { ...env } });
 }
 
 function loadSettings(
@@ -342,10 +358,21 @@ interface RawSource {
   apiRoot?: string;
   collectionId?: string;
   collectionTitle?: string;
+  // Every HTTP kind.
   auth?:
     | { type: 'basic'; usernameEnv: string; passwordEnv: string }
-    | { type: 'bearer'; tokenEnv: string };
-  tls?: { certPath?: string; keyPath?: string; caPath?: string; passphraseEnv?: string };
+    | { type: 'bearer'; tokenEnv: string }
+    | { type: 'header'; name: string; valueEnv: string };
+  tls?: {
+    certPath?: string;
+    keyPath?: string;
+    caPath?: string;
+    passphraseEnv?: string;
+    verify?: boolean;
+  };
+  proxy?: string;
+  proxyEnv?: string;
+  zipEntry?: string;
   limit?: number;
   maxPages?: number;
   maxRetries?: number;
@@ -357,8 +384,9 @@ interface RawSource {
   fields?: string[];
   columns?: Record<string, SourceValueType>;
   skip?: RawSkipRule | RawSkipRule[];
+  attributes?: Record<string, CsvAttributeKind>;
   // json only.
-  format?: 'document' | 'lines';
+  format?: 'document' | 'lines' | DropFormat;
   expression?: string;
   value?: string;
   preset?: JsonPreset;
@@ -366,6 +394,16 @@ interface RawSource {
   region?: string[];
   scope?: string[];
   keys?: string[];
+  tag?: string[];
+  systemService?: string[];
+  serviceArea?: string[];
+  category?: string[];
+  required?: boolean;
+  output?: 'ips' | 'urls';
+  versionUrl?: string;
+  // directory only.
+  snapshot?: boolean;
+  settle?: string;
 }
 
 interface RawSkipRule {
@@ -382,8 +420,8 @@ interface RawCollection {
   tlp?: Tlp;
   sources: RawSource[];
   views?: RawView[];
-  guards?: Partial<GuardSettings>;
-  allowList?: { builtin?: BuiltinAllowList[]; entries?: string[]; files?: string[] };
+  guards?: Partial<Omit<GuardSettings, 'protected'>> & { protected?: CommentedEntry[] };
+  allowList?: { builtin?: BuiltinAllowList[]; entries?: CommentedEntry[]; files?: string[] };
   policy?: { confidence?: ConfidenceRule; missesBeforeWithdrawal?: number; maxDrop?: number };
   access?: RawAccess;
 }
@@ -410,8 +448,38 @@ function loadCollectionFile(
     problems.push(`${where}: ${error.message.split('\n')[0]}`);
   }
   if (problems.length > before) return undefined;
+  return buildCollection(doc, lineCounter, file, dirname(file), env, problems);
+}
 
-  const data: unknown = doc.toJS();
+/**
+ * Checks and resolves a collection definition held as data (the form of a
+ * collection YAML file), as the REST API receives it and the store keeps it.
+ * `label` names it in problems; relative paths in it resolve against `baseDir`.
+ */
+export function resolveCollectionDocument(
+  document: unknown,
+  label: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): CollectionConfig | undefined {
+  return buildCollection(new Document(document), new LineCounter(), label, baseDir, env, problems);
+}
+
+function buildCollection(
+  doc: Document,
+  lineCounter: LineCounter,
+  file: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): CollectionConfig | undefined {
+  const before = problems.length;
+  // Sources that name a catalogue entry get its keys before the schema check;
+  // the stored document keeps the reference, so catalogue updates reach it.
+  const original: unknown = doc.toJS();
+  const data: unknown = expandCatalogue(original, file, problems);
+  if (problems.length > before) return undefined;
   const validate = loadSchemaValidator('collection.schema.json');
   if (!validate(data)) {
     for (const error of validate.errors ?? []) {
@@ -433,12 +501,21 @@ function loadCollectionFile(
       );
     }
     sourceIds.add(source.id);
+    // The schema checks the scheme only; a URL that does not parse would fail every poll.
+    for (const key of ['url', 'apiRoot', 'versionUrl', 'proxy'] as const) {
+      const value = (source as unknown as Record<string, unknown>)[key];
+      if (typeof value === 'string' && !URL.canParse(value)) {
+        problems.push(
+          `${where}/${key}: ${JSON.stringify(value)} is not a valid URL; write it as scheme://host[:port]/path`,
+        );
+      }
+    }
     const extra = sourceProcessing(source as RawSourceProcessing, where, problems);
     const plain = { ...source, confidence: extra.confidence };
     const built =
       source.kind === 'taxii21'
-        ? buildTaxii21Source(plain, raw.tlp ?? 'clear', dirname(file), env, where, problems)
-        : buildListSource(plain, raw.tlp ?? 'clear', dirname(file), where, problems);
+        ? buildTaxii21Source(plain, raw.tlp ?? 'clear', baseDir, env, where, problems)
+        : buildListSource(plain, raw.tlp ?? 'clear', baseDir, env, where, problems);
     const role = (source as { role?: 'block' | 'allow-list' }).role;
     if (built) {
       sources.push({
@@ -449,7 +526,14 @@ function loadCollectionFile(
       });
     }
   });
-  const processing = collectionProcessing(raw, dirname(file), file, problems);
+  if (sourceIds.has(MANUAL_SOURCE_ID)) {
+    problems.push(
+      `${file} /sources: source id ${JSON.stringify(MANUAL_SOURCE_ID)} is reserved for the values analysts add through the API; choose another id`,
+    );
+  }
+  sources.push(manualSource(raw.tlp ?? 'clear'));
+  sourceIds.add(MANUAL_SOURCE_ID);
+  const processing = collectionProcessing(raw, baseDir, file, problems);
 
   const views: ViewConfig[] = [];
   const viewNames = new Set<string>();
@@ -472,6 +556,7 @@ function loadCollectionFile(
     sources,
     views,
     file,
+    document: structuredClone(original) as Record<string, unknown>,
     processing: processing!,
     access: resolveAccess(raw.access),
   };
@@ -532,6 +617,38 @@ function stixConfidence(value: number | string): number {
   return number;
 }
 
+/** Id of the source that every collection has for the values analysts add by hand. */
+export const MANUAL_SOURCE_ID = 'manual';
+/** How often the manual entries are polled, which bounds how late an entry leaves after it expires. */
+export const MANUAL_POLL_SECONDS = 60;
+
+/** The source of the manual entries; the hub supplies its entry loader at poll time. */
+function manualSource(tlp: Tlp): SourceConfig {
+  return {
+    id: MANUAL_SOURCE_ID,
+    name: 'Analysts (manual entries)',
+    kind: 'manual',
+    url: 'manual:',
+    intervalSeconds: MANUAL_POLL_SECONDS,
+    valueType: 'auto',
+    // An entry can carry its own; an analyst's word is strong by default.
+    confidence: 90,
+    tlp,
+    indicatorTypes: ['malicious-activity'],
+    labels: [],
+    timeoutMs: 30_000,
+    maxBytes: 0,
+    aging: { default: { basis: 'never' }, byType: {} },
+  };
+}
+
+/** An allow-list or protected entry: its text, or the text with a comment. */
+export type CommentedEntry = string | { entry: string; comment?: string };
+
+export function entryText(entry: CommentedEntry): string {
+  return typeof entry === 'string' ? entry : entry.entry;
+}
+
 /** Resolves `guards`, `allowList` and `policy`, and checks that the screen compiles. */
 function collectionProcessing(
   raw: RawCollection,
@@ -540,10 +657,14 @@ function collectionProcessing(
   problems: string[],
 ): ProcessingConfig | undefined {
   const screen: ScreenSettings = {
-    guards: { ...DEFAULT_GUARD_SETTINGS, ...raw.guards },
+    guards: {
+      ...DEFAULT_GUARD_SETTINGS,
+      ...raw.guards,
+      protected: (raw.guards?.protected ?? []).map(entryText),
+    },
     allowList: {
       builtin: raw.allowList?.builtin ?? DEFAULT_ALLOW_LIST_SETTINGS.builtin,
-      entries: raw.allowList?.entries ?? [],
+      entries: (raw.allowList?.entries ?? []).map(entryText),
       files: (raw.allowList?.files ?? []).map((path) =>
         isAbsolute(path) ? path : resolve(baseDir, path),
       ),
@@ -572,10 +693,15 @@ function buildListSource(
   raw: RawSource,
   collectionTlp: Tlp,
   baseDir: string,
+  env: NodeJS.ProcessEnv,
   where: string,
   problems: string[],
 ): SourceConfig | undefined {
-  const source = buildSource(raw, collectionTlp, baseDir, where, problems);
+  if (raw.kind === 'directory')
+    return buildDirectorySource(raw, collectionTlp, baseDir, where, problems);
+  const built = buildSource(raw, collectionTlp, baseDir, where, problems);
+  const http = buildHttpSettings(raw, baseDir, env, where, problems);
+  const source = built && http && { ...built, http };
   if (raw.kind === 'csv') {
     const csv = buildCsvSettings(raw, where, problems);
     return source && csv && { ...source, csv };
@@ -597,6 +723,44 @@ function buildListSource(
     );
   }
   return source;
+}
+
+/**
+ * Builds a directory source: the drop directory must exist, and the csv and
+ * json keys, when present, are the settings for CSV and JSON files.
+ */
+function buildDirectorySource(
+  raw: RawSource,
+  collectionTlp: Tlp,
+  baseDir: string,
+  where: string,
+  problems: string[],
+): SourceConfig | undefined {
+  const before = problems.length;
+  const path = isAbsolute(raw.path!) ? raw.path! : resolve(baseDir, raw.path!);
+  if (!existsSync(path) || !statSync(path).isDirectory()) {
+    problems.push(`${where}/path: directory ${path} not found; create it or fix path`);
+    return undefined;
+  }
+  const source = buildSource(raw, collectionTlp, baseDir, where, problems);
+  const csv = raw.columns === undefined ? undefined : buildCsvSettings(raw, where, problems);
+  const json =
+    raw.expression === undefined && raw.preset === undefined
+      ? undefined
+      : buildJsonSettings({ ...raw, format: undefined }, where, problems);
+  if (problems.length > before || source === undefined) return undefined;
+  const directory: DirectorySettings = {
+    path,
+    snapshot: raw.snapshot ?? false,
+    settleMs: durationSeconds(raw.settle ?? '2s') * 1000,
+    ...(raw.format === undefined ? {} : { format: raw.format as DropFormat }),
+  };
+  return {
+    ...source,
+    directory,
+    ...(csv === undefined ? {} : { csv }),
+    ...(json === undefined ? {} : { json }),
+  };
 }
 
 /** Reads a column reference: digits are a 1-based position, anything else a column name. */
@@ -677,8 +841,22 @@ function buildCsvSettings(
     return { column, equals: rule.equals, matches: rule.matches };
   });
 
+  const attributes = Object.entries(raw.attributes ?? {}).map(([key, kind]) => {
+    const column = columnRef(key);
+    checkRef(column, `attributes/${key}`);
+    return { column, kind };
+  });
+
   if (problems.length > before) return undefined;
-  return { delimiter, comment, header, fields, columns, skip };
+  return {
+    delimiter,
+    comment,
+    header,
+    fields,
+    columns,
+    skip,
+    ...(attributes.length > 0 ? { attributes } : {}),
+  };
 }
 
 /** Resolves and checks the keys of a json source, turning a preset into its expression. */
@@ -688,8 +866,20 @@ function buildJsonSettings(
   problems: string[],
 ): JsonSettings | undefined {
   const before = problems.length;
-  const format = raw.format ?? 'document';
-  const optionKeys = ['service', 'region', 'scope', 'keys'] as const;
+  // The schema allows only document and lines on a json source; a directory source passes neither.
+  const format = (raw.format ?? 'document') as JsonSettings['format'];
+  const optionKeys = [
+    'service',
+    'region',
+    'scope',
+    'keys',
+    'tag',
+    'systemService',
+    'serviceArea',
+    'category',
+    'required',
+    'output',
+  ] as const;
   const allowed: readonly string[] = raw.preset === undefined ? [] : PRESET_OPTIONS[raw.preset];
   for (const key of optionKeys) {
     if (raw[key] === undefined || allowed.includes(key)) continue;
@@ -714,11 +904,22 @@ function buildJsonSettings(
     if (format !== 'document') {
       problems.push(`${where}/format: the preset ${raw.preset} reads a document; remove format`);
     }
+    if (raw.preset === 'microsoft-365' && raw.output === undefined) {
+      problems.push(
+        `${where}: set output to ips or urls; the preset microsoft-365 reads one of them, so use two sources for both`,
+      );
+    }
     const options: JsonPresetOptions = {
       service: raw.service,
       region: raw.region,
       scope: raw.scope,
       keys: raw.keys,
+      tag: raw.tag,
+      systemService: raw.systemService,
+      serviceArea: raw.serviceArea,
+      category: raw.category,
+      required: raw.required,
+      output: raw.output,
     };
     expression = presetExpression(raw.preset, options);
   } else if (expression === undefined) {
@@ -734,7 +935,12 @@ function buildJsonSettings(
   }
 
   if (problems.length > before || expression === undefined) return undefined;
-  return { format, expression, ...(raw.value === undefined ? {} : { value: raw.value }) };
+  return {
+    format,
+    expression,
+    ...(raw.value === undefined ? {} : { value: raw.value }),
+    ...(raw.versionUrl === undefined ? {} : { versionUrl: raw.versionUrl }),
+  };
 }
 
 function buildSource(
@@ -795,6 +1001,99 @@ function buildSource(
   };
 }
 
+/**
+ * Resolves the HTTP keys of a source (auth, tls, proxy, retries, zipEntry):
+ * credentials are read from the environment variables that the keys name,
+ * and TLS paths resolve against the YAML file's directory.
+ */
+function buildHttpSettings(
+  raw: RawSource,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  where: string,
+  problems: string[],
+): HttpSettings | undefined {
+  const before = problems.length;
+  const fromEnv = (name: string, key: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') {
+      problems.push(
+        `${where}/${key}: environment variable ${name} is not set; export it or change ${key}`,
+      );
+      return '';
+    }
+    return value;
+  };
+  const existingFile = (path: string | undefined, key: string): string | undefined => {
+    if (path === undefined) return undefined;
+    const resolved = isAbsolute(path) ? path : resolve(baseDir, path);
+    if (!existsSync(resolved)) problems.push(`${where}/${key}: file ${resolved} not found`);
+    return resolved;
+  };
+
+  let authHeader: HttpSettings['authHeader'];
+  const auth = raw.auth;
+  if (auth?.type === 'basic') {
+    const username = fromEnv(auth.usernameEnv, 'auth/usernameEnv');
+    const password = fromEnv(auth.passwordEnv, 'auth/passwordEnv');
+    if (username.includes(':')) {
+      problems.push(
+        `${where}/auth/usernameEnv: the user name in ${auth.usernameEnv} contains ":", which Basic authentication cannot carry`,
+      );
+    }
+    const token = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+    authHeader = { name: 'Authorization', value: `Basic ${token}` };
+  } else if (auth?.type === 'bearer') {
+    authHeader = {
+      name: 'Authorization',
+      value: `Bearer ${fromEnv(auth.tokenEnv, 'auth/tokenEnv')}`,
+    };
+  } else if (auth?.type === 'header') {
+    authHeader = { name: auth.name, value: fromEnv(auth.valueEnv, 'auth/valueEnv') };
+  }
+
+  let proxy = raw.proxy;
+  if (raw.proxy !== undefined && !/^https?:\/\/[^@/]+\/?$/.test(raw.proxy)) {
+    problems.push(
+      raw.proxy.includes('@')
+        ? `${where}/proxy: the proxy URL holds credentials, which do not belong in this file; put the URL in an environment variable and name it in proxyEnv`
+        : `${where}/proxy: ${JSON.stringify(raw.proxy)} is not a proxy URL; use http://host:port`,
+    );
+  }
+  if (raw.proxyEnv !== undefined) {
+    if (raw.proxy !== undefined) {
+      problems.push(`${where}/proxyEnv: set either proxy or proxyEnv, not both`);
+    }
+    proxy = fromEnv(raw.proxyEnv, 'proxyEnv');
+    if (proxy !== '' && !/^https?:\/\/[^/]+\/?$/.test(proxy)) {
+      problems.push(
+        `${where}/proxyEnv: the value of ${raw.proxyEnv} is not a proxy URL; use http://[user:password@]host:port`,
+      );
+    }
+  }
+
+  const tls = raw.tls && {
+    certPath: existingFile(raw.tls.certPath, 'tls/certPath'),
+    keyPath: existingFile(raw.tls.keyPath, 'tls/keyPath'),
+    caPath: existingFile(raw.tls.caPath, 'tls/caPath'),
+    passphrase:
+      raw.tls.passphraseEnv === undefined
+        ? undefined
+        : fromEnv(raw.tls.passphraseEnv, 'tls/passphraseEnv'),
+    ...(raw.tls.verify === undefined ? {} : { verify: raw.tls.verify }),
+  };
+  if (problems.length > before) return undefined;
+
+  return {
+    ...(authHeader === undefined ? {} : { authHeader }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(proxy === undefined ? {} : { proxy }),
+    maxRetries: raw.maxRetries ?? 3,
+    retryDelayMs: durationSeconds(raw.retryDelay ?? '1s') * 1000,
+    ...(raw.zipEntry === undefined ? {} : { zipEntry: raw.zipEntry }),
+  };
+}
+
 /** Builds a taxii21 source, reading its credentials from `env` and checking its TLS files. */
 function buildTaxii21Source(
   raw: RawSource,
@@ -844,6 +1143,7 @@ function buildTaxii21Source(
       raw.tls.passphraseEnv === undefined
         ? undefined
         : fromEnv(raw.tls.passphraseEnv, 'tls/passphraseEnv'),
+    ...(raw.tls.verify === undefined ? {} : { verify: raw.tls.verify }),
   };
   if (problems.length > before) return undefined;
 
@@ -879,8 +1179,8 @@ function buildTaxii21Source(
 
 /** Allowed values of the `discriminator` tags of collection.schema.json, for error messages. */
 const TAG_VALUES: Record<string, string[]> = {
-  kind: ['text-list', 'csv', 'json', 'stix-bundle', 'misp-feed', 'taxii21'],
-  type: ['basic', 'bearer'],
+  kind: ['text-list', 'csv', 'json', 'stix-bundle', 'misp-feed', 'taxii21', 'directory'],
+  type: ['basic', 'bearer', 'header'],
 };
 
 /** Allowed forms of the keys whose schema is a `oneOf`, for error messages. */
@@ -895,7 +1195,7 @@ const ONE_OF_FORMS: Record<string, string> = {
 /** Names the file, line and column of a schema error, and the JSON path inside the document. */
 function describeYamlError(
   file: string,
-  doc: ReturnType<typeof parseDocument>,
+  doc: Document,
   lineCounter: LineCounter,
   error: ErrorObject,
 ): string {

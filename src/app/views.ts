@@ -9,13 +9,15 @@ import type { Store } from '../store/index.js';
 import { createSyslogForwarder, type SyslogForwarder } from '../views/syslog.js';
 import { formatCefLine } from '../views/formats/cef.js';
 import { renderCollectionViews, type ViewTlp } from '../views/index.js';
-import type { CollectionConfig, Config } from './config.js';
+import type { CollectionConfig } from './config.js';
 import type { PollMetrics } from './metrics.js';
 import { processingFor, refreshAllowSources } from './processing.js';
 
 export interface ViewPublisherOptions {
   /** Wait after a change before rendering, in ms, so that changes close together share a render. Default 2000. */
   debounceMs?: number;
+  /** Whether this process sends view changes to the syslog forwarders of the views. Default true. */
+  forward?: boolean;
 }
 
 interface CollectionState {
@@ -28,37 +30,75 @@ interface CollectionState {
 
 export class ViewPublisher {
   private readonly collections = new Map<string, CollectionState>();
-  private readonly forwarders = new Map<string, SyslogForwarder>();
+  private readonly forwarders = new Map<
+    string,
+    { signature: string; forwarder: SyslogForwarder }
+  >();
   private readonly debounceMs: number;
+  private readonly forward: boolean;
   private closed = false;
   private readonly changeListeners: (() => void)[] = [];
 
   constructor(
-    config: Config,
+    collections: readonly CollectionConfig[],
     private readonly store: Store,
     private readonly logger: Logger,
     private readonly metrics: PollMetrics,
     options: ViewPublisherOptions = {},
   ) {
     this.debounceMs = options.debounceMs ?? 2000;
-    for (const collection of config.collections) {
-      this.collections.set(collection.id, { config: collection, dirty: false });
-      for (const view of collection.views) {
-        if (view.forward === undefined) continue;
-        this.forwarders.set(
-          `${collection.id}\n${view.name}`,
-          createSyslogForwarder(
-            {
-              transport: view.forward.transport,
-              host: view.forward.host,
-              port: view.forward.port,
-              ...(view.forward.appName === undefined ? {} : { appName: view.forward.appName }),
-              ...(view.forward.maxQueue === undefined ? {} : { maxQueue: view.forward.maxQueue }),
-            },
-            logger.child({ collection: collection.alias, view: view.name }),
-          ),
-        );
-      }
+    this.forward = options.forward ?? true;
+    for (const collection of collections) this.setCollection(collection);
+  }
+
+  /**
+   * Puts a collection's definition in force, or a new one in place of the
+   * previous: later renders use it, and its forwarders follow its views.
+   */
+  setCollection(collection: CollectionConfig): void {
+    const state = this.collections.get(collection.id);
+    if (state) state.config = collection;
+    else this.collections.set(collection.id, { config: collection, dirty: false });
+    const wanted = new Set<string>();
+    for (const view of collection.views) {
+      if (view.forward === undefined || !this.forward) continue;
+      const key = `${collection.id}\n${view.name}`;
+      wanted.add(key);
+      const forward = view.forward;
+      const signature = JSON.stringify(forward);
+      const current = this.forwarders.get(key);
+      if (current?.signature === signature) continue;
+      if (current) void current.forwarder.close(1000);
+      this.forwarders.set(key, {
+        signature,
+        forwarder: createSyslogForwarder(
+          {
+            transport: forward.transport,
+            host: forward.host,
+            port: forward.port,
+            ...(forward.appName === undefined ? {} : { appName: forward.appName }),
+            ...(forward.maxQueue === undefined ? {} : { maxQueue: forward.maxQueue }),
+          },
+          this.logger.child({ collection: collection.alias, view: view.name }),
+        ),
+      });
+    }
+    this.closeForwarders(collection.id, wanted);
+  }
+
+  /** Stops rendering a removed collection and closes its forwarders. */
+  removeCollection(collectionId: string): void {
+    const state = this.collections.get(collectionId);
+    if (state?.timer !== undefined) clearTimeout(state.timer);
+    this.collections.delete(collectionId);
+    this.closeForwarders(collectionId, new Set());
+  }
+
+  private closeForwarders(collectionId: string, keep: ReadonlySet<string>): void {
+    for (const [key, entry] of this.forwarders) {
+      if (!key.startsWith(`${collectionId}\n`) || keep.has(key)) continue;
+      this.forwarders.delete(key);
+      void entry.forwarder.close(1000);
     }
   }
 
@@ -112,7 +152,9 @@ export class ViewPublisher {
     await Promise.all(
       [...this.collections.values()].map((state) => state.running ?? Promise.resolve()),
     );
-    await Promise.all([...this.forwarders.values()].map((forwarder) => forwarder.close(timeoutMs)));
+    await Promise.all(
+      [...this.forwarders.values()].map((entry) => entry.forwarder.close(timeoutMs)),
+    );
   }
 
   private run(state: CollectionState): Promise<void> {
@@ -148,7 +190,7 @@ export class ViewPublisher {
     );
     for (const result of results) {
       this.metrics.recordRender(collection.alias, result.spec.name, result.report);
-      const forwarder = this.forwarders.get(`${collection.id}\n${result.spec.name}`);
+      const forwarder = this.forwarders.get(`${collection.id}\n${result.spec.name}`)?.forwarder;
       if (forwarder !== undefined && result.changed) {
         const options = { name: 'feedhub indicator' };
         const added = (result.addedEntries ?? []).map((entry) =>

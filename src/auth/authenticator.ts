@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Passport } from 'passport';
 import type { Logger } from 'pino';
 
+import { PrincipalDirectory } from './directory.js';
 import type { PrincipalConfig } from './principals.js';
 import { hashSecret, verifySecret } from './secrets.js';
 import {
@@ -36,7 +37,10 @@ export interface Authenticator {
 }
 
 export interface AuthenticatorOptions {
-  principals: readonly PrincipalConfig[];
+  /** The principals of the principals file; ignored when `directory` is given. */
+  principals?: readonly PrincipalConfig[];
+  /** File and stored principals together; built from `principals` when absent. */
+  directory?: PrincipalDirectory;
   logger: Logger;
   throttle?: ThrottleOptions;
   /** How long a verified credential skips the scrypt check, in ms. Default 300,000. */
@@ -57,9 +61,9 @@ class CredentialCache {
 
   constructor(private readonly ttlMs: number) {}
 
-  static key(scheme: string, identity: string, secret: string): string {
+  static key(scheme: string, identity: string, secret: string, hash: string): string {
     return createHash('sha256')
-      .update(JSON.stringify([scheme, identity, secret]))
+      .update(JSON.stringify([scheme, identity, secret, hash]))
       .digest('base64');
   }
 
@@ -82,13 +86,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const { logger } = options;
   const throttle = new LoginThrottle(options.throttle);
   const cache = new CredentialCache(options.cacheTtlMs ?? 300_000);
-  const passwords = new Map<string, string>();
-  const keys = new Map<string, { principal: string; hash: string }>();
-  for (const principal of options.principals) {
-    if (principal.password !== undefined) passwords.set(principal.name, principal.password);
-    for (const key of principal.apiKeys)
-      keys.set(key.id, { principal: principal.name, hash: key.hash });
-  }
+  const directory =
+    options.directory ?? new PrincipalDirectory(undefined, options.principals ?? []);
   // Unknown names are checked against this hash, so that they take as long as known ones.
   const decoy = hashSecret('decoy password that matches nothing');
 
@@ -103,17 +102,24 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const wait = throttle.retryAfterMs(buckets);
     if (wait > 0) throw new ThrottledError(wait);
 
-    const cacheKey = CredentialCache.key(scheme, identity, secret);
-    const cached = cache.get(cacheKey);
-    if (cached !== undefined) return cached;
-
+    // The entry is looked up on every request, so that a revoked key or a
+    // changed password stops working at once; only the scrypt check is cached.
     const entry =
       scheme === 'basic'
-        ? { principal: identity, hash: passwords.get(identity) }
-        : keys.get(identity);
+        ? { principal: identity, hash: await directory.passwordHash(identity) }
+        : await directory.apiKey(identity);
+    const cacheKey =
+      entry?.hash === undefined
+        ? undefined
+        : CredentialCache.key(scheme, identity, secret, entry.hash);
+    if (cacheKey !== undefined && cache.get(cacheKey) !== undefined) {
+      if (scheme === 'bearer') void directory.noteKeyUse(identity).catch(() => undefined);
+      return entry!.principal;
+    }
     const valid = await verifySecret(secret, entry?.hash ?? (await decoy));
-    if (valid && entry?.hash !== undefined) {
+    if (valid && entry?.hash !== undefined && cacheKey !== undefined) {
       cache.set(cacheKey, entry.principal);
+      if (scheme === 'bearer') void directory.noteKeyUse(identity).catch(() => undefined);
       return entry.principal;
     }
     throttle.recordFailure(buckets);
@@ -132,7 +138,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     ipByRequest.get(req) ?? req.socket.remoteAddress ?? 'unknown';
 
   return {
-    enabled: passwords.size > 0 || keys.size > 0,
+    get enabled() {
+      return directory.enabled;
+    },
     challenges,
     authenticate(req, res, clientIp) {
       if (req.headers.authorization === undefined) return Promise.resolve({ kind: 'anonymous' });

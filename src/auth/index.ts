@@ -17,3 +17,10 @@ export { readPrincipalsFile, type ApiKeyConfig, type PrincipalConfig } from './p
 export { generateApiKey, hashSecret, isSecretHash, verifySecret } from './secrets.js';
 export { BASIC_CHALLENGE, BEARER_CHALLENGE } from './strategies.js';
 export { LoginThrottle, type ThrottleOptions } from './throttle.js';
+export {
+  PrincipalDirectory,
+  type PrincipalInfo,
+  type StoredApiKey,
+  type StoredPrincipal,
+} from './directory.js';
+export { PRINCIPAL_KINDS, ROLES, roleAllows, type PrincipalKind, type Role } from './roles.js';

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 
 import { loadSchemaValidator } from '../app/schemas.js';
 import { isSecretHash } from './secrets.js';
+import type { Role } from './roles.js';
 
 export interface ApiKeyConfig {
   /** The part of the bearer token before the dot. */
@@ -15,6 +16,8 @@ export interface ApiKeyConfig {
 
 export interface PrincipalConfig {
   name: string;
+  /** Role on the analyst REST API; absent means no access to it. */
+  role?: Role;
   /** scrypt hash of the HTTP Basic password; absent disables HTTP Basic for the principal. */
   password?: string;
   apiKeys: ApiKeyConfig[];
@@ -50,6 +53,7 @@ export function readPrincipalsFile(file: string, problems: string[]): PrincipalC
 
   const principals = (data as { principals: PrincipalConfig[] }).principals.map((raw) => ({
     name: raw.name,
+    ...(raw.role === undefined ? {} : { role: raw.role }),
     ...(raw.password === undefined ? {} : { password: raw.password }),
     apiKeys: raw.apiKeys ?? [],
   }));

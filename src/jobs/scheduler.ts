@@ -71,6 +71,8 @@ export interface Scheduler {
   schedulePoll(collectionId: string, sourceId: string, intervalSeconds: number): Promise<void>;
   /** Removes the polls of every source not in `keys`; returns how many were removed. */
   removePollsExcept(keys: PollJobData[]): Promise<number>;
+  /** Makes the recurring poll of a source due now; a worker of any process runs it once. */
+  runPollSoon(collectionId: string, sourceId: string, intervalSeconds: number): Promise<void>;
   listPolls(): Promise<PollJobInfo[]>;
   /** Starts taking due jobs. */
   start(): Promise<void>;
@@ -195,6 +197,18 @@ class AgendaScheduler implements Scheduler {
     // A numeric interval is in ms; without a previous run it makes the job due now.
     job.repeatEvery(intervalMs);
     job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
+    await job.save();
+  }
+
+  async runPollSoon(
+    collectionId: string,
+    sourceId: string,
+    intervalSeconds: number,
+  ): Promise<void> {
+    const job = this.agenda.create<PollJobData>(POLL_JOB, { collectionId, sourceId });
+    job.repeatEvery(Math.round(intervalSeconds * 1000));
+    job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
+    job.schedule(new Date());
     await job.save();
   }
 

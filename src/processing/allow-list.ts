@@ -91,13 +91,14 @@ export class AllowList {
     };
 
     for (const name of settings.builtin) {
-      for (const line of listLines(readBuiltin(name))) {
-        if (name === 'top-domains') {
-          const domain = canonicalize('domain', line);
-          if (domain.ok) this.exactDomains.add(domain.value);
-        } else {
-          add(line, `built-in list ${name}`);
-        }
+      if (name === 'top-domains') {
+        for (const domain of builtinTopDomains()) this.exactDomains.add(domain);
+        continue;
+      }
+      for (const entry of builtinEntries(name)) {
+        if (entry.kind === 'ipv4') ipv4.push(entry.interval);
+        else if (entry.kind === 'ipv6') ipv6.push(entry.interval);
+        else add(entry.line, `built-in list ${name}`);
       }
     }
     settings.entries.forEach((line) => add(line, 'allowList.entries'));
@@ -254,6 +255,40 @@ function listLines(text: string): string[] {
 }
 
 const builtinCache = new Map<BuiltinAllowList, string>();
+
+type BuiltinEntry =
+  | { kind: 'ipv4'; interval: Ipv4Interval }
+  | { kind: 'ipv6'; interval: Ipv6Interval }
+  | { kind: 'other'; line: string };
+
+// Parsed once per process: each collection's screen is compiled again whenever its definition changes.
+const parsedBuiltins = new Map<BuiltinAllowList, BuiltinEntry[]>();
+let topDomains: string[] | undefined;
+
+function builtinEntries(name: BuiltinAllowList): BuiltinEntry[] {
+  let entries = parsedBuiltins.get(name);
+  if (entries === undefined) {
+    entries = listLines(readBuiltin(name)).map((line): BuiltinEntry => {
+      const entry = parseAllowEntry(line, `built-in list ${name}`);
+      if (entry.kind === 'ipv4') return { kind: 'ipv4', interval: entry.interval };
+      if (entry.kind === 'ipv6') return { kind: 'ipv6', interval: entry.interval };
+      return { kind: 'other', line };
+    });
+    parsedBuiltins.set(name, entries);
+  }
+  return entries;
+}
+
+function builtinTopDomains(): string[] {
+  if (topDomains === undefined) {
+    topDomains = [];
+    for (const line of listLines(readBuiltin('top-domains'))) {
+      const domain = canonicalize('domain', line);
+      if (domain.ok) topDomains.push(domain.value);
+    }
+  }
+  return topDomains;
+}
 
 /**
  * Reads a built-in list. The lists sit in `src/processing/data`, which the

@@ -216,9 +216,9 @@ describe('principals file', () => {
   });
 
   it('unknown key rejected', () => {
-    const { problems } = load('principals:\n  - name: alice\n    role: admin\n');
+    const { problems } = load('principals:\n  - name: alice\n    colour: red\n');
 
-    expect(problems[0]).toContain('unknown key "role"');
+    expect(problems[0]).toContain('unknown key "colour"');
   });
 
   it('missing file reported', () => {
