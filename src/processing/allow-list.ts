@@ -54,6 +54,13 @@ const KEEP: AllowDecision = { kind: 'keep' };
 export class AllowList {
   private readonly ipv4: IntervalSet<number>;
   private readonly ipv6: IntervalSet<bigint>;
+  /** Each IP entry with the text that names it, to say which entry allowed a value. */
+  private readonly ipLabels: {
+    family: 4 | 6;
+    first: number | bigint;
+    last: number | bigint;
+    label: string;
+  }[] = [];
   /** Domains whose subdomains are allowed too. */
   private readonly domainSuffixes = new Set<string>();
   /** Domains allowed only as themselves (the top-domains list). */
@@ -71,9 +78,11 @@ export class AllowList {
       switch (entry.kind) {
         case 'ipv4':
           ipv4.push(entry.interval);
+          this.ipLabels.push({ family: 4, ...entry.interval, label: line.trim() });
           break;
         case 'ipv6':
           ipv6.push(entry.interval);
+          this.ipLabels.push({ family: 6, ...entry.interval, label: line.trim() });
           break;
         case 'domain':
           this.domainSuffixes.add(entry.value);
@@ -96,9 +105,16 @@ export class AllowList {
         continue;
       }
       for (const entry of builtinEntries(name)) {
-        if (entry.kind === 'ipv4') ipv4.push(entry.interval);
-        else if (entry.kind === 'ipv6') ipv6.push(entry.interval);
-        else add(entry.line, `built-in list ${name}`);
+        const label = `${entry.line} (built-in list ${name})`;
+        if (entry.kind === 'ipv4') {
+          ipv4.push(entry.interval);
+          this.ipLabels.push({ family: 4, ...entry.interval, label });
+        } else if (entry.kind === 'ipv6') {
+          ipv6.push(entry.interval);
+          this.ipLabels.push({ family: 6, ...entry.interval, label });
+        } else {
+          add(entry.line, `built-in list ${name}`);
+        }
       }
     }
     settings.entries.forEach((line) => add(line, 'allowList.entries'));
@@ -151,14 +167,24 @@ export class AllowList {
     if (interval === undefined) return KEEP;
     if (interval.family === 4) {
       if (!this.ipv4.overlaps(interval.first, interval.last)) return KEEP;
-      if (this.ipv4.covers(interval.first, interval.last)) return { kind: 'allowed', entry: 'ip' };
+      const entry = this.ipLabel(4, interval.first, interval.last);
+      if (this.ipv4.covers(interval.first, interval.last)) return { kind: 'allowed', entry };
       const rest = this.ipv4.subtract(interval.first, interval.last, 1);
-      return { kind: 'split', rest: rest.flatMap(ipv4IntervalToValues), entry: 'ip' };
+      return { kind: 'split', rest: rest.flatMap(ipv4IntervalToValues), entry };
     }
     if (!this.ipv6.overlaps(interval.first, interval.last)) return KEEP;
-    if (this.ipv6.covers(interval.first, interval.last)) return { kind: 'allowed', entry: 'ip' };
+    const entry = this.ipLabel(6, interval.first, interval.last);
+    if (this.ipv6.covers(interval.first, interval.last)) return { kind: 'allowed', entry };
     const rest = this.ipv6.subtract(interval.first, interval.last, 1n);
-    return { kind: 'split', rest: rest.flatMap(ipv6IntervalToValues), entry: 'ip' };
+    return { kind: 'split', rest: rest.flatMap(ipv6IntervalToValues), entry };
+  }
+
+  /** Names the first entry that overlaps an interval; a scan, run only for values that are allowed. */
+  private ipLabel(family: 4 | 6, first: number | bigint, last: number | bigint): string {
+    for (const entry of this.ipLabels) {
+      if (entry.family === family && entry.first <= last && first <= entry.last) return entry.label;
+    }
+    return 'ip';
   }
 
   private checkDomainSuffix(domain: string): AllowDecision {
@@ -257,8 +283,8 @@ function listLines(text: string): string[] {
 const builtinCache = new Map<BuiltinAllowList, string>();
 
 type BuiltinEntry =
-  | { kind: 'ipv4'; interval: Ipv4Interval }
-  | { kind: 'ipv6'; interval: Ipv6Interval }
+  | { kind: 'ipv4'; interval: Ipv4Interval; line: string }
+  | { kind: 'ipv6'; interval: Ipv6Interval; line: string }
   | { kind: 'other'; line: string };
 
 // Parsed once per process: each collection's screen is compiled again whenever its definition changes.
@@ -270,8 +296,8 @@ function builtinEntries(name: BuiltinAllowList): BuiltinEntry[] {
   if (entries === undefined) {
     entries = listLines(readBuiltin(name)).map((line): BuiltinEntry => {
       const entry = parseAllowEntry(line, `built-in list ${name}`);
-      if (entry.kind === 'ipv4') return { kind: 'ipv4', interval: entry.interval };
-      if (entry.kind === 'ipv6') return { kind: 'ipv6', interval: entry.interval };
+      if (entry.kind === 'ipv4') return { kind: 'ipv4', interval: entry.interval, line };
+      if (entry.kind === 'ipv6') return { kind: 'ipv6', interval: entry.interval, line };
       return { kind: 'other', line };
     });
     parsedBuiltins.set(name, entries);

@@ -63,8 +63,8 @@ const TLP_ORDER: Record<TlpLevel, number> = {
 /**
  * Builds the indicator version that `change` calls for:
  * - `created` is the value: its sources, their confidence and labels, with
- *   what each sighting's attributes say in place of the source's settings
- *   (see `withAttributes`), and the description of the merged attributes;
+ *   each sighting's attributes in place of the source's settings (see
+ *   `withAttributes`), and the description of the merged attributes;
  * - `merged` and `reactivated` restate it with the active sources;
  * - `withdrawn` and `expired` keep the last sources and set `valid_until`
  *   to the new `modified`, the moment of withdrawal.
@@ -137,7 +137,10 @@ interface CreatedTemplate {
   version: string;
 }
 
-/** Templates by key (see `templateKey`) per context; null where a value's JSON had no usable shape. */
+/**
+ * Templates per context, by source, creator flag, value type and time; null
+ * where the first value's JSON could not be split.
+ */
 const createdTemplates = new WeakMap<VersionContext, Map<string, CreatedTemplate | null>>();
 /** Templates kept per context; a poll uses one per source and value type. */
 const MAX_TEMPLATES = 64;
@@ -246,10 +249,10 @@ export function mergeProfiles(
 }
 
 /**
- * Returns a source's profile as it holds for one value: the sighting's
- * confidence in place of the source's, the stricter of the two TLPs (a
- * sighting never makes a value more open than its source is configured),
- * and the sighting's labels added to the source's.
+ * Returns a source's profile as it applies to one value: the sighting's
+ * confidence in place of the source's, the stricter of the two TLPs, and the
+ * sighting's labels added to the source's. A sighting thus never makes a
+ * value more open than its source is configured.
  */
 export function withAttributes(
   profile: SourceProfile,

@@ -34,7 +34,7 @@ export interface CsvSkipRule {
 }
 
 /**
- * What an attribute column holds, for every value of its row:
+ * Kinds of attribute column, whose cell applies to every value of its row:
  * - `firstSeen`, `lastSeen`: the source's own times, in a format of `parseFeedTime`;
  * - `port`: one or more ports 1-65535, separated by `,`, `;`, `|` or spaces;
  * - `malwareFamily`: one malware family name;
@@ -733,7 +733,7 @@ const ISO_TIME =
 
 /**
  * Parses a time as feeds write it and returns microseconds since the Unix
- * epoch, or undefined when the text is none of these forms:
+ * epoch, or undefined when the text matches none of these forms:
  * - RFC 3339 / ISO 8601 date and time, `T` or a space between them, with
  *   `Z`, `UTC`, an offset such as `+02:00`, or nothing, which means UTC;
  * - a date alone (`2024-01-02`, midnight UTC);

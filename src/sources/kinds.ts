@@ -17,7 +17,7 @@ import { taxii21, type Taxii21Settings } from './taxii21.js';
 export interface SourceEntry {
   type: ValueType;
   value: string;
-  /** What the source says about the value, when its format has fields for it. */
+  /** The source's attributes of the value, when its format has fields for them. */
   attributes?: SightingAttributes;
 }
 

@@ -170,6 +170,8 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
     timeoutMs: source.timeoutMs,
     maxBytes: source.maxBytes,
     userAgent: context.userAgent,
+    ...(source.http === undefined ? {} : { http: source.http }),
+    logger: context.logger,
   });
   if (fetched.kind === 'not-modified') return { result: { kind: 'not-modified' }, annotations: [] };
 
@@ -359,11 +361,16 @@ async function runLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function fetchEventBody(url: string, { source, userAgent }: ReadContext): Promise<Buffer> {
+async function fetchEventBody(
+  url: string,
+  { source, userAgent, logger }: ReadContext,
+): Promise<Buffer> {
   const fetched = await fetchFeed(url, {
     timeoutMs: source.timeoutMs,
     maxBytes: source.maxBytes,
     userAgent,
+    ...(source.http === undefined ? {} : { http: source.http }),
+    logger,
   });
   if (fetched.kind === 'not-modified') {
     throw new Error(`GET ${redactUrl(url)} returned 304 to a request without validators`);
@@ -720,7 +727,8 @@ interface MergedValue extends MispAnnotation {
 /**
  * Merges the cached events into one entry per value, in manifest order. The
  * description is the comment of the most recent event (by manifest
- * timestamp) that has one; the first such event in manifest order wins a tie.
+ * timestamp) that has one. When two such events have the same timestamp,
+ * the first in manifest order wins.
  */
 function mergeEvents(events: Record<string, CachedEvent>, order: readonly string[]): Merged {
   const byValue = new Map<string, MergedValue>();

@@ -497,6 +497,7 @@ async function applyAllowList(
     etag?: string;
     lastModified?: string;
     complete: boolean;
+    cursor?: Record<string, unknown>;
   },
   previous: SourceState | undefined,
   report: PollReport,
@@ -521,7 +522,12 @@ async function applyAllowList(
     lastModified: plausible ? result.lastModified : previous?.lastModified,
     lastSuccessAt: context.startedMicros,
     lastValidCount: plausible ? result.stats.valid : previousValid,
-    cursor: { ...(previous?.cursor ?? {}), [ALLOW_ENTRIES_KEY]: kept },
+    // The kind's own cursor (a version check, moved drop files) is kept, as for a blocklist.
+    cursor: {
+      ...(previous?.cursor ?? {}),
+      ...(plausible ? (result.cursor ?? {}) : {}),
+      [ALLOW_ENTRIES_KEY]: kept,
+    },
     lastReport: { ...report },
   };
   await deps.store.putSourceState(state);

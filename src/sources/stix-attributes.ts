@@ -1,5 +1,5 @@
 /**
- * What a STIX 2.1 indicator says about its value, as sighting attributes:
+ * The sighting attributes that a STIX 2.1 indicator carries:
  * `confidence`, `labels`, `description`, and the TLP of its
  * `object_marking_refs` (the predefined TLP 1.0 and 2.0 marking definitions).
  */

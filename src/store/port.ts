@@ -170,7 +170,7 @@ export interface SightingInput {
   /** Deterministic STIX id of the hub indicator for this value in the collection. */
   indicatorId: string;
   /**
-   * What the source said about the value in this poll. A poll that lists the
+   * The source's attributes of the value in this poll. A poll that lists the
    * value replaces the stored attributes of its sighting, and one without
    * attributes clears them. Stores keep them in the form `normalizeAttributes`
    * returns.
@@ -181,7 +181,7 @@ export interface SightingInput {
 /** TLP levels of sighting attributes, from the most open to the most restrictive. */
 export type AttributeTlp = 'clear' | 'green' | 'amber' | 'amber+strict' | 'red';
 
-/** What one source said about one value. Every field is optional; absent means the source said nothing. */
+/** The attributes one source gave one value. Every field is optional, and an absent one was not given. */
 export interface SightingAttributes {
   /** STIX confidence 0-100 (an integer) that replaces the source's configured confidence for this value. */
   confidence?: number;
@@ -194,20 +194,20 @@ export interface SightingAttributes {
   /** Malware family names, sorted and unique. */
   malwareFamilies?: string[];
   description?: string;
-  /** Micros: when the source itself first saw the value, as the feed says. */
+  /** Micros: when the source itself first saw the value, as given in the feed. */
   firstSeen?: number;
-  /** Micros: when the source itself last saw the value, as the feed says. */
+  /** Micros: when the source itself last saw the value, as given in the feed. */
   lastSeen?: number;
 }
 
 /**
- * The attributes of the active sightings of a value, merged: labels, ports
- * and malware families unioned, the most restrictive TLP, the description
- * of the sighting with the latest `lastSeen` (ties: the smallest source
- * id), the earliest `firstSeen` and the latest `lastSeen`. Confidence stays
- * per source, because the collection's confidence rule and the sources'
- * configured confidence (for sightings without one) decide the merged
- * value, and the store knows neither.
+ * The attributes of the active sightings of a value, merged. Labels, ports
+ * and malware families are unioned, and the TLP is the most restrictive.
+ * The description is that of the sighting with the latest `lastSeen`, the
+ * smallest source id on a tie. `firstSeen` is the earliest and `lastSeen`
+ * the latest. Confidence stays per source, because the collection's
+ * confidence rule and the sources' configured confidence (for sightings
+ * without one) decide the merged value, and the store stores neither.
  */
 export interface IndicatorAttributes extends Omit<SightingAttributes, 'confidence'> {
   /** Confidence 0-100 by source id, for the active sightings that carry one. */
@@ -287,6 +287,21 @@ export interface PollResultSummary {
   merged?: number;
 }
 
+/** A value of a collection that has sightings but none active: its sources withdrew it, or it aged out. */
+export interface InactiveIndicator {
+  valueType: string;
+  value: string;
+  indicatorId: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** Micros of the withdrawal that left the value without an active sighting. */
+  withdrawnAt: number;
+  /** The reason of that withdrawal: `expired` by aging, else `missing`. */
+  reason: WithdrawalReason;
+  /** The sources whose sightings were withdrawn last, sorted. */
+  sources: string[];
+}
+
 /** Why a sighting stopped counting. */
 export type WithdrawalReason = 'missing' | 'expired';
 
@@ -303,7 +318,7 @@ export interface SightingRecord {
   /** Micros at which the sighting stopped counting; absent while it is active. */
   withdrawnAt?: number;
   withdrawalReason?: WithdrawalReason;
-  /** What the source said about the value in the last poll that listed it. */
+  /** The source's attributes of the value in the last poll that listed it. */
   attributes?: SightingAttributes;
 }
 
@@ -516,6 +531,8 @@ export interface Store {
    * value. `sources` names the sources of the active sightings only.
    */
   listIndicatorEntries(collectionId: string, valueTypes?: string[]): Promise<IndicatorEntry[]>;
+  /** Lists the values of a collection that are not active, ordered by type then value. */
+  listInactiveIndicators(collectionId: string, valueTypes?: string[]): Promise<InactiveIndicator[]>;
 
   getSourceState(collectionId: string, sourceId: string): Promise<SourceState | undefined>;
   /** Records the state of a poll that changed no objects (a failure or a 304). */

@@ -319,6 +319,27 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
     expect(after.json.versions.length).toBeGreaterThanOrEqual(2);
     expect(after.json.versions[after.json.versions.length - 1].valid_until).toBeDefined();
 
+    const withdrawn = await call(
+      api.hub,
+      'GET',
+      '/collections/blocklist/indicators?state=withdrawn&type=domain',
+      { token: reader },
+    );
+    expect(withdrawn.json.items).toEqual([
+      expect.objectContaining({
+        value: 'evil.example.com',
+        state: 'withdrawn',
+        sources: ['manual'],
+      }),
+    ]);
+    expect(withdrawn.json.items[0].confidence).toBeUndefined();
+    const active = await call(api.hub, 'GET', '/collections/blocklist/indicators?type=domain', {
+      token: reader,
+    });
+    expect(active.json.items.map((i: { value: string }) => i.value)).not.toContain(
+      'evil.example.com',
+    );
+
     const missing = await call(
       api.hub,
       'DELETE',

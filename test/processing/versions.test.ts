@@ -239,7 +239,7 @@ describe('decay aging', () => {
 });
 
 describe('buildHubVersion created template', () => {
-  /** A change whose indicator id is the one `buildIndicator` derives, as polls pass it. */
+  /** Builds a change whose indicator id is the one `buildIndicator` derives, as polls pass it. */
   function realChange(valueType: IndicatorChange['valueType'], value: string): IndicatorChange {
     const id = indicatorId(COLLECTION, patternFor(valueType as ValueType, value));
     return change({

@@ -36,6 +36,8 @@ export interface StoreFixture {
 export interface StoreCapabilities {
   /** Whether `applyPoll` is all-or-nothing when it fails midway. Default true. */
   atomicPoll?: boolean;
+  /** Values in the case that polls more than one SQLite page (500) of values. Default 510. */
+  largePollValues?: number;
 }
 
 // ---------------------------------------------------------------- factories
@@ -1666,6 +1668,49 @@ export function runStoreContract(
       });
     });
 
+    describe('inactive indicators', () => {
+      it('lists values without an active sighting', async () => {
+        const collectionId = newCollectionId();
+        let version = 0;
+        const build = (change: IndicatorChange) =>
+          objectVersion({ id: change.indicatorId, version: versionKey((version += 1)) });
+        const both = [
+          sighting('10.0.0.1'),
+          sighting('10.0.0.2'),
+          sighting('example.org', 'domain'),
+        ];
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 1_000, both, { buildVersion: build }),
+        );
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-b', 1_000, [sighting('10.0.0.2')], { buildVersion: build }),
+        );
+        // feed-a drops everything but the domain: 10.0.0.1 is now inactive, 10.0.0.2 still has feed-b.
+        await store.applyPoll(
+          pollInput(collectionId, 'feed-a', 2_000, [sighting('example.org', 'domain')], {
+            buildVersion: build,
+            missing: { withdrawAfter: 1 },
+          }),
+        );
+
+        const inactive = await store.listInactiveIndicators(collectionId);
+        expect(inactive).toEqual([
+          {
+            valueType: 'ipv4',
+            value: '10.0.0.1',
+            indicatorId: 'indicator--ipv4-10.0.0.1',
+            firstSeen: 1_000,
+            lastSeen: 1_000,
+            withdrawnAt: 2_000,
+            reason: 'missing',
+            sources: ['feed-a'],
+          },
+        ]);
+        expect(await store.listInactiveIndicators(collectionId, ['domain'])).toEqual([]);
+        expect(await store.listInactiveIndicators(newCollectionId())).toEqual([]);
+      });
+    });
+
     describe('sighting attributes', () => {
       function attributed(value: string, attributes: SightingAttributes): SightingInput {
         return { ...sighting(value), attributes };
@@ -2569,7 +2614,10 @@ export function runStoreContract(
         return list;
       }
 
+      // More values than the SQLite adapter reads per page (500), in every
+      // path: new values, refreshed ones, withdrawals and reactivations.
       it('polls beyond one page', async () => {
+        const size = capabilities.largePollValues ?? 510;
         const collectionId = newCollectionId();
         const kinds: string[] = [];
         const build = (change: IndicatorChange) => {
@@ -2584,25 +2632,22 @@ export function runStoreContract(
             }),
           );
 
-        const first = await pollWith(1_000, values('10.1', 0, 1200));
-        expect(first.created).toBe(1200);
-        expect(first.objects.added).toBe(1200);
+        const first = await pollWith(1_000, values('10.1', 0, size));
+        expect(first.created).toBe(size);
+        expect(first.objects.added).toBe(size);
 
-        const second = await pollWith(2_000, [
-          ...values('10.1', 600, 1200),
-          ...values('10.2', 0, 600),
-        ]);
-        expect(second.refreshed).toBe(600);
-        expect(second.created).toBe(600);
-        expect(second.withdrawn).toBe(600);
+        const second = await pollWith(2_000, [...values('10.1', 0, 5), ...values('10.2', 0, 5)]);
+        expect(second.refreshed).toBe(5);
+        expect(second.created).toBe(5);
+        expect(second.withdrawn).toBe(size - 5);
 
-        const third = await pollWith(3_000, values('10.1', 0, 1200));
-        expect(third.reactivated).toBe(600);
-        expect(third.refreshed).toBe(600);
-        expect(third.withdrawn).toBe(600);
+        const third = await pollWith(3_000, values('10.1', 0, size));
+        expect(third.reactivated).toBe(size - 5);
+        expect(third.refreshed).toBe(5);
+        expect(third.withdrawn).toBe(5);
         expect(third.created).toBe(0);
         const entries = await store.listIndicatorEntries(collectionId);
-        expect(entries).toHaveLength(1200);
+        expect(entries).toHaveLength(size);
         expect(entries.every((entry) => entry.value.startsWith('10.1.'))).toBe(true);
       });
 

@@ -55,21 +55,28 @@ function defineTests(uri: string): void {
     }
   });
 
-  runStoreContract('mongo', async () => {
-    const opened: Store[] = [];
-    const open = async () => {
-      const store = createMongoStore({ uri, dbName });
-      opened.push(store);
-      return store;
-    };
-    return {
-      store: await open(),
-      openAnother: open,
-      async cleanup() {
-        for (const store of opened) await store.close();
-      },
-    };
-  });
+  runStoreContract(
+    'mongo',
+    async () => {
+      const opened: Store[] = [];
+      const open = async () => {
+        const store = createMongoStore({ uri, dbName });
+        opened.push(store);
+        return store;
+      };
+      return {
+        store: await open(),
+        openAnother: open,
+        async cleanup() {
+          for (const store of opened) await store.close();
+        },
+      };
+    },
+    // NOTE: on FerretDB 1.24, a poll that withdraws about 60 or more values
+    // with stored versions never returns: the versions' `put` waits without
+    // CPU use on either side. 30 worked.
+    { largePollValues: 25 },
+  );
 
   describe('mongo store', () => {
     let store: MongoStore;

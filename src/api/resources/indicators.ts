@@ -6,7 +6,7 @@ import { parseSimplePattern } from '../../stix/index.js';
 import { RecordConflictError } from '../../store/index.js';
 import type { CollectionConfig } from '../../app/config.js';
 import { manualEntryId, listManualEntries, type ManualEntry } from '../../app/manual.js';
-import { audit, isoMicros, nowMicros, type ApiDeps } from '../deps.js';
+import { audit, isoMicros, nowMicros, type ActiveIndicator, type ApiDeps } from '../deps.js';
 import { ApiError, quote } from '../errors.js';
 import { decodeCursor, DEFAULT_LIMIT, encodeCursor, isString, PAGE_QUERY } from '../paging.js';
 import type { ApiRequest, RouteSpec } from '../route.js';
@@ -512,6 +512,11 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
           description: 'Last seen before this instant.',
           schema: { type: 'string', format: 'date-time' },
         },
+        state: {
+          description:
+            'active (default): listed by a source now; withdrawn: every source stopped listing it; expired: aged out; inactive: withdrawn or expired. Inactive values carry no confidence.',
+          schema: { enum: ['active', 'withdrawn', 'expired', 'inactive'] },
+        },
       },
       responses: {
         200: {
@@ -543,14 +548,24 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
         const before =
           q.seenBefore === undefined ? undefined : Date.parse(String(q.seenBefore)) * 1000;
         const types = q.type as string[] | undefined;
-        const all = await deps.operations.activeIndicators(
-          collection,
+        const searched =
           containment !== undefined
             ? (types ?? VALUE_TYPES).filter((t) =>
                 t.startsWith(containment!.family === 4 ? 'ipv4' : 'ipv6'),
               )
-            : types,
-        );
+            : types;
+        const state = (q.state as string | undefined) ?? 'active';
+        const all: (ActiveIndicator & { state?: string; withdrawnAt?: number })[] =
+          state === 'active'
+            ? await deps.operations.activeIndicators(collection, searched)
+            : (await deps.store.listInactiveIndicators(collection.id, searched))
+                .map((entry) => ({
+                  ...entry,
+                  // A value with no active source has no merged confidence.
+                  confidence: -1,
+                  state: entry.reason === 'expired' ? 'expired' : 'withdrawn',
+                }))
+                .filter((entry) => state === 'inactive' || entry.state === state);
         const limit = limitOf(request);
         const items: Record<string, unknown>[] = [];
         let more = false;
@@ -585,7 +600,11 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
             firstSeen: isoMicros(entry.firstSeen),
             lastSeen: isoMicros(entry.lastSeen),
             sources: entry.sources,
-            confidence: entry.confidence,
+            state: entry.state ?? 'active',
+            ...(entry.confidence < 0 ? {} : { confidence: entry.confidence }),
+            ...(entry.withdrawnAt === undefined
+              ? {}
+              : { withdrawnAt: isoMicros(entry.withdrawnAt) }),
             ...(entry.tlp === undefined ? {} : { tlp: entry.tlp }),
             ...(entry.labels === undefined ? {} : { labels: entry.labels }),
           });

@@ -180,7 +180,7 @@ export class PollCollections {
       const ownWasActive = before !== undefined && before.withdrawn_at === null;
       if (ownWasActive || buildVersion === undefined) {
         summary.refreshed++;
-        // What the source says about the value is part of the indicator.
+        // The sighting's attributes are part of the indicator, so a change needs a version.
         if (ownWasActive && buildVersion !== undefined && before.attributes !== after.attributes) {
           count('merged');
           versions.push(buildVersion(change('merged', sighting, values, seenAt, ranges)));

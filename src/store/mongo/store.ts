@@ -1,4 +1,4 @@
-import { MongoClient, MongoError, type Collection, type Db } from 'mongodb';
+import { MongoClient, MongoError, type Collection, type Db, type Filter } from 'mongodb';
 
 import {
   StoreError,
@@ -25,7 +25,9 @@ import {
   type SourceState,
   type StatusRecord,
   type Store,
+  type InactiveIndicator,
 } from '../port.js';
+import { groupInactive, type WithdrawnSightingRow } from '../inactive.js';
 import { isDuplicateKey, ObjectCollection } from './objects.js';
 import { PollCollections } from './poll.js';
 import { RecordCollections } from './records.js';
@@ -35,6 +37,7 @@ import {
   createIndexes,
   type CollectionDoc,
   type SecretDoc,
+  type SightingDoc,
   type StatusDoc,
 } from './schema.js';
 
@@ -282,6 +285,52 @@ export class MongoStore implements Store {
   async expireSightings(input: ExpireInput): Promise<ExpireSummary> {
     this.assertReady();
     return this.guard('expireSightings', () => this.poll.expire(input));
+  }
+
+  async listInactiveIndicators(
+    collectionId: string,
+    valueTypes?: string[],
+  ): Promise<InactiveIndicator[]> {
+    this.assertReady();
+    return this.guard('listInactiveIndicators', async () => {
+      const sightings = this.db.collection<SightingDoc>(COLLECTIONS.sightings);
+      const filter: Filter<SightingDoc> = { collection_id: collectionId };
+      if (valueTypes !== undefined) filter.value_type = { $in: valueTypes };
+      // One sorted scan: a value is inactive when none of its sightings is active.
+      const cursor = sightings
+        .find(filter, { projection: { _id: 0, attributes: 0 } })
+        .sort({ value_type: 1, value: 1 });
+      const rows: WithdrawnSightingRow[] = [];
+      let group: SightingDoc[] = [];
+      const flush = () => {
+        if (group.every((doc) => doc.withdrawn_at !== null)) {
+          for (const doc of group) {
+            rows.push({
+              valueType: doc.value_type,
+              value: doc.value,
+              sourceId: doc.source_id,
+              indicatorId: doc.indicator_id,
+              firstSeen: doc.first_seen,
+              lastSeen: doc.last_seen,
+              withdrawnAt: doc.withdrawn_at!,
+              reason: doc.withdrawal_reason ?? 'missing',
+            });
+          }
+        }
+        group = [];
+      };
+      for await (const doc of cursor) {
+        const first = group[0];
+        if (
+          first !== undefined &&
+          (first.value_type !== doc.value_type || first.value !== doc.value)
+        )
+          flush();
+        group.push(doc);
+      }
+      flush();
+      return groupInactive(rows);
+    });
   }
 
   async listSightings(

@@ -20,8 +20,10 @@ import { PollStage, type StagedValue } from './poll-stage.js';
 
 /**
  * Versions stored per batch. Small, so that a batch is garbage before V8's
- * young-generation collections would promote it: with 2,000 a fresh poll of
- * 1,000,000 values peaked at about 1.3 GiB resident instead of 0.9 GiB.
+ * young-generation collections promote it to the old generation.
+ * NOTE: measured once each with scripts/bench/ingest.mjs on 2 vCPUs, a fresh
+ * poll of 1,000,000 values peaked at about 1.3 GiB resident with batches of
+ * 2,000 and 0.9 GiB with 500; repeated runs vary by a few hundred MiB.
  */
 const INDICATOR_BATCH = 500;
 
@@ -322,7 +324,7 @@ export class PollTables {
     const ownWasActive = own !== undefined && own.withdrawnAt === null;
     if (ownWasActive || buildVersion === undefined) {
       summary.refreshed++;
-      // What the source says about the value is part of the indicator.
+      // The sighting's attributes are part of the indicator, so a change needs a version.
       if (ownWasActive && buildVersion !== undefined && own.attributes !== attributes) {
         summary.merged = (summary.merged ?? 0) + 1;
         batch.add(buildVersion(this.change('merged', collectionId, staged, seenAt)));

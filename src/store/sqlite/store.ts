@@ -29,7 +29,9 @@ import {
   type SourceState,
   type StatusRecord,
   type Store,
+  type InactiveIndicator,
 } from '../port.js';
+import { groupInactive, type WithdrawnSightingRow } from '../inactive.js';
 import { SqliteJobBackend } from './agenda-repository.js';
 import { ObjectTable } from './objects.js';
 import { PollTables } from './poll.js';
@@ -223,6 +225,34 @@ export class SqliteStore implements Store {
   ): Promise<IndicatorEntry[]> {
     const p = this.statements();
     return this.guard(() => p.poll.listEntries(collectionId, valueTypes));
+  }
+
+  async listInactiveIndicators(
+    collectionId: string,
+    valueTypes?: string[],
+  ): Promise<InactiveIndicator[]> {
+    return this.guard(() => {
+      const rows = this.db
+        .prepare<[string, string | null, string], WithdrawnSightingRow>(
+          `SELECT s.value_type AS valueType, s.value, s.source_id AS sourceId,
+                  s.indicator_id AS indicatorId, s.first_seen AS firstSeen, s.last_seen AS lastSeen,
+                  s.withdrawn_at AS withdrawnAt, s.withdrawal_reason AS reason
+             FROM sightings s
+            WHERE s.collection_id = ?
+              AND (? IS NULL OR s.value_type IN (SELECT value FROM json_each(?)))
+              AND NOT EXISTS (
+                SELECT 1 FROM sightings a
+                 WHERE a.collection_id = s.collection_id AND a.value_type = s.value_type
+                   AND a.value = s.value AND a.withdrawn_at IS NULL)
+            ORDER BY s.value_type, s.value`,
+        )
+        .all(
+          collectionId,
+          valueTypes === undefined ? null : 'types',
+          JSON.stringify(valueTypes ?? []),
+        );
+      return groupInactive(rows);
+    });
   }
 
   async getSourceState(collectionId: string, sourceId: string): Promise<SourceState | undefined> {

@@ -116,7 +116,7 @@ export function jsonAttribute(entry: ViewEntry, field: CsvField): unknown {
   }
 }
 
-/** Whether the entry has the sighting attribute of `field`. */
+/** Returns whether the entry has the sighting attribute of `field`. */
 function hasAttribute(entry: ViewEntry, field: CsvField): boolean {
   const value = jsonAttribute(entry, field);
   return value !== null && !(Array.isArray(value) && value.length === 0);
