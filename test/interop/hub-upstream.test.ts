@@ -104,7 +104,13 @@ sources:
 
     it('serves the same IP list', async () => {
       const upList = await httpGet(`${upstream.url}/feeds/feodo/ip`);
-      const downList = await httpGet(`${downstream.url}/feeds/mirror/ip`);
+      // The views of a collection render shortly after a poll that changed it.
+      const deadline = Date.now() + 15_000;
+      let downList = await httpGet(`${downstream.url}/feeds/mirror/ip`);
+      while (downList.text.trim() === '' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        downList = await httpGet(`${downstream.url}/feeds/mirror/ip`);
+      }
 
       expect(downList.status).toBe(200);
       expect(downList.text.split('\n').filter(Boolean).sort()).toEqual(

@@ -139,6 +139,7 @@ export async function startTestHub(
   const hub = await startHub(config, createLogger('info', sink), {
     processEveryMs: 100,
     lockLifetimeMs: 5000,
+    viewDebounceMs: 100,
   });
   const finished = (sourceId: string) =>
     logs.filter(
