@@ -5,6 +5,7 @@
  * definition that would not load is refused and nothing changes), stores it
  * conditionally, records the change and puts it in force.
  */
+import { isAbsolute, resolve, sep } from 'node:path';
 import type { DefinitionOrigin as CatalogChangeOrigin } from '../app/catalog.js';
 import { RecordConflictError, type AdminRecord } from '../store/index.js';
 import type { CollectionConfig } from '../app/config.js';
@@ -90,6 +91,52 @@ export function resolveOrFail(deps: ApiDeps, id: string, document: unknown): Col
   return config;
 }
 
+/** Every file path of a definition, by its JSON pointer. */
+function filePaths(document: Record<string, unknown>): Map<string, string> {
+  const paths = new Map<string, string>();
+  const files = (document.allowList as { files?: unknown } | undefined)?.files;
+  if (Array.isArray(files))
+    files.forEach((file, i) => paths.set(`/allowList/files/${i}`, String(file)));
+  const sources = Array.isArray(document.sources)
+    ? (document.sources as Record<string, unknown>[])
+    : [];
+  sources.forEach((source, i) => {
+    if (typeof source?.path === 'string') paths.set(`/sources/${i}/path`, source.path);
+    const tls = source?.tls as Record<string, unknown> | undefined;
+    for (const key of ['certPath', 'keyPath', 'caPath']) {
+      if (typeof tls?.[key] === 'string') paths.set(`/sources/${i}/tls/${key}`, tls[key] as string);
+    }
+  });
+  return paths;
+}
+
+/**
+ * Refuses a file path that a change through the API adds outside the
+ * collections directory: the hub would read any file it can, and its name
+ * or content would reach the analyst in errors and run reports. Paths the
+ * definition had already (a seed file may name fixtures elsewhere) stay.
+ */
+export function checkPaths(
+  deps: ApiDeps,
+  document: Record<string, unknown>,
+  previous: Record<string, unknown> | undefined,
+): void {
+  const root = resolve(deps.definitions.baseDir);
+  const kept = new Set(previous === undefined ? [] : filePaths(previous).values());
+  for (const [field, path] of filePaths(document)) {
+    if (kept.has(path)) continue;
+    const absolute = isAbsolute(path) ? resolve(path) : resolve(root, path);
+    if (absolute === root || !absolute.startsWith(`${root}${sep}`)) {
+      throw new ApiError(
+        422,
+        'unprocessable',
+        `${field}: ${quote(path)} is outside the collections directory; through the API, files must be placed inside it (${root})`,
+        { field },
+      );
+    }
+  }
+}
+
 /** Checks that every principal a definition grants access to exists. */
 export async function checkGrants(deps: ApiDeps, config: CollectionConfig): Promise<void> {
   const names = new Set<string>([...config.access.read, ...config.access.write]);
@@ -142,6 +189,7 @@ export async function changeDefinition(
       },
     );
   }
+  checkPaths(deps, document, stored.document);
   const config = resolveOrFail(deps, stored.record.id, document);
   await checkAliasFree(deps, config.alias, stored.record.id);
   await checkGrants(deps, config);

@@ -7,6 +7,8 @@ import type { AuditInput, Store } from '../store/index.js';
 
 /** The collection definitions in force; see `src/app/catalog.ts`. */
 export interface Definitions {
+  /** The collections directory: relative paths resolve against it, and paths the API adds must stay inside it. */
+  readonly baseDir: string;
   collections(): CollectionConfig[];
   /** By alias or id. */
   find(aliasOrId: string): CollectionConfig | undefined;

@@ -67,6 +67,11 @@ export class Catalog {
 
   constructor(private readonly options: CatalogOptions) {}
 
+  /** The folder that relative paths of stored definitions resolve against. */
+  get baseDir(): string {
+    return this.options.baseDir;
+  }
+
   /** Returns the definitions in force, ordered by alias. */
   collections(): CollectionConfig[] {
     const configs = [...this.entries.values()].map((entry) => entry.config);

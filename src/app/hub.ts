@@ -387,6 +387,18 @@ function createPoller(
       polled,
     );
     metrics.record(report);
+    // The collection may have been deleted while the poll ran: remove what it wrote.
+    if (
+      report.outcome === 'applied' &&
+      (await opened.store.getRecord('collection', collectionId)) === undefined
+    ) {
+      await opened.store.deleteCollection(collectionId);
+      logger.warn(
+        { collectionId, sourceId },
+        'collection deleted during a poll; its data was removed again',
+      );
+      return undefined;
+    }
     // The run history of the source; a manual list that did not change leaves no entry.
     if (source.kind !== 'manual' || report.outcome !== 'not-modified') {
       await opened.store.appendAudit({

@@ -127,7 +127,17 @@ export class AllowList {
           cause: error,
         });
       }
-      for (const line of listLines(text)) add(line, `allow-list file ${file}`);
+      // Errors name the line by number only: the file may not be an allow-list at
+      // all, and its content must not reach whoever changed the definition.
+      listLines(text).forEach((line, index) => {
+        try {
+          add(line, `allow-list file ${file}`);
+        } catch {
+          throw new Error(
+            `allow-list file ${file}: entry ${index + 1} (counting non-blank, non-comment lines) is not a valid entry; fix or remove it`,
+          );
+        }
+      });
     }
     this.ipv4 = new IntervalSet(ipv4, 1);
     this.ipv6 = new IntervalSet(ipv6, 1n);

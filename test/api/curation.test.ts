@@ -152,6 +152,44 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
     expect((await call(api.hub, 'GET', '/collections/broken', { token: reader })).status).toBe(404);
   });
 
+  it('collections: paths outside the collections directory are refused, file content never shown', async () => {
+    const before = await call(api.hub, 'GET', '/collections/blocklist', { token: reader });
+    const definition = before.json.definition;
+    const files = await call(api.hub, 'PUT', '/collections/blocklist', {
+      token: analyst,
+      body: {
+        revision: before.json.revision,
+        definition: {
+          ...definition,
+          allowList: { ...definition.allowList, files: ['/etc/passwd'] },
+        },
+      },
+    });
+    expect(files.status).toBe(422);
+    expect(files.json.field).toBe('/allowList/files/0');
+    expect(files.text).not.toContain('root:');
+    const traversal = await call(api.hub, 'POST', '/collections/blocklist/sources', {
+      token: analyst,
+      body: {
+        source: {
+          id: 'secrets',
+          kind: 'text-list',
+          path: '../../../../etc/hostname',
+          interval: '1h',
+        },
+      },
+    });
+    expect(traversal.status).toBe(422);
+    expect(traversal.json.message).toContain('outside the collections directory');
+    const system = await call(api.hub, 'POST', '/principals', {
+      token: api.adminToken,
+      body: { name: 'system', kind: 'user', role: 'admin' },
+    });
+    expect(system.status).toBe(422);
+    const after = await call(api.hub, 'GET', '/collections/blocklist', { token: reader });
+    expect(after.json.revision).toBe(before.json.revision);
+  });
+
   it('sources: add, read, run now, history, remove', async () => {
     feeds.set('/second.txt', { kind: 'body', body: '192.0.2.200\n' });
     const before = await call(api.hub, 'GET', '/collections/blocklist', { token: reader });

@@ -8,6 +8,7 @@ import {
   changeDefinition,
   checkAliasFree,
   checkGrants,
+  checkPaths,
   collectionBody,
   loadDefinition,
   resolveOrFail,
@@ -836,10 +837,15 @@ async function createCollection(
   replace: boolean,
 ): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
   const id = String(document.id ?? '');
+  const existing = await deps.store.getRecord('collection', id);
+  checkPaths(
+    deps,
+    document,
+    existing === undefined ? undefined : (existing.body.document as Record<string, unknown>),
+  );
   const config = resolveOrFail(deps, id, document);
   await checkAliasFree(deps, config.alias, id);
   await checkGrants(deps, config);
-  const existing = await deps.store.getRecord('collection', id);
   if (existing !== undefined && !replace) {
     throw new ApiError(
       409,
@@ -851,6 +857,8 @@ async function createCollection(
       },
     );
   }
+  // A poll that ran while a collection of this id was deleted may have left data behind.
+  if (existing === undefined) await deps.store.deleteCollection(id);
   const at = nowMicros(deps);
   let record;
   try {

@@ -244,6 +244,14 @@ export function principalRoutes(deps: ApiDeps): RouteSpec[] {
           );
         }
         if (deps.directory.fileNames().includes(body.name)) throw fileOwned(body.name);
+        if (body.name.toLowerCase() === 'system') {
+          throw new ApiError(
+            422,
+            'unprocessable',
+            'the name "system" is reserved for changes the hub makes itself in the audit log; choose another name',
+            { field: '/name', value: body.name },
+          );
+        }
         const stored: StoredPrincipal = {
           kind: body.kind,
           ...(body.role === undefined ? {} : { role: body.role }),
