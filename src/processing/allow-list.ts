@@ -50,6 +50,9 @@ export type AllowDecision =
 
 const KEEP: AllowDecision = { kind: 'keep' };
 
+/** First address of ::ffff:0:0/96, the IPv4-mapped IPv6 addresses. */
+const IPV4_MAPPED = 0xffff00000000n;
+
 /** A compiled allow-list. Building it reads the files; checking a value does no I/O. */
 export class AllowList {
   private readonly ipv4: IntervalSet<number>;
@@ -273,7 +276,19 @@ export function parseAllowEntry(text: string, where: string): AllowEntry {
 
   const interval = ipInterval(parsed.type, parsed.value);
   if (interval?.family === 4) return { kind: 'ipv4', interval };
-  if (interval?.family === 6) return { kind: 'ipv6', interval };
+  if (interval?.family === 6) {
+    // An IPv4-mapped network (::ffff:a.b.c.d/n, n >= 104) allows those IPv4
+    // addresses, as a mapped single address already does after canonicalising.
+    // Wider ones stay IPv6: the bogons list holds all of ::ffff:0:0/96, which
+    // must not become 0.0.0.0/0.
+    const mapped = interval.first >= IPV4_MAPPED && interval.last <= IPV4_MAPPED + 0xffffffffn;
+    if (mapped && interval.last - interval.first < 1n << 24n) {
+      const first = Number(interval.first - IPV4_MAPPED);
+      const last = Number(interval.last - IPV4_MAPPED);
+      return { kind: 'ipv4', interval: { first, last } };
+    }
+    return { kind: 'ipv6', interval };
+  }
   if (parsed.type === 'domain') return { kind: 'domain', value: parsed.value };
   if (parsed.type === 'url') return { kind: 'url-prefix', value: parsed.value };
   return { kind: 'exact', value: parsed.value };

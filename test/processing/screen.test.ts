@@ -135,6 +135,12 @@ describe('allow-list', () => {
     expect(list.check('ipv4', '10.2.0.1').kind).toBe('keep');
   });
 
+  it('IPv4-mapped network allows IPv4', () => {
+    const list = allowList({ entries: ['::ffff:45.9.148.0/120'] });
+    expect(list.check('ipv4', '45.9.148.67').kind).toBe('allowed');
+    expect(list.check('ipv4', '45.9.149.1').kind).toBe('keep');
+  });
+
   it('allowed /24 splits listed /16', () => {
     const list = allowList({ entries: ['10.1.2.0/24'] });
     expect(rest(list, 'ipv4-cidr', '10.1.0.0/16')).toEqual([
