@@ -14,23 +14,10 @@ import {
   resolveOrFail,
 } from '../definitions.js';
 import { ApiError, quote } from '../errors.js';
-import {
-  decodeCursor,
-  isNumber,
-  isString,
-  pageOf,
-  PAGE_QUERY,
-  DEFAULT_LIMIT,
-  encodeCursor,
-} from '../paging.js';
+import { decodeCursor, isNumber, isString, pageOf, PAGE_QUERY, encodeCursor } from '../paging.js';
 import type { ApiRequest, RouteSpec } from '../route.js';
+import { COLLECTION_PARAM, inForce, limitOf } from './common.js';
 
-const COLLECTION_PARAM = {
-  collection: {
-    description: 'Alias or id of the collection.',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' },
-  },
-};
 const SOURCE_PARAM = {
   ...COLLECTION_PARAM,
   source: {
@@ -54,8 +41,6 @@ const LIST_PARAM = {
 };
 
 const actor = (request: ApiRequest) => ({ name: request.principal.name, ip: request.ctx.ip });
-const limitOf = (request: ApiRequest) =>
-  (request.query.limit as number | undefined) ?? DEFAULT_LIMIT;
 
 type Doc = Record<string, unknown>;
 type SourceDoc = { id: string } & Doc;
@@ -797,18 +782,6 @@ export function collectionRoutes(deps: ApiDeps): RouteSpec[] {
       },
     },
   ];
-}
-
-function inForce(deps: ApiDeps, aliasOrId: string) {
-  const config = deps.definitions.find(aliasOrId);
-  if (config === undefined) {
-    throw new ApiError(
-      404,
-      'not_found',
-      `collection ${quote(aliasOrId)} does not exist or its definition is not in force; see GET /api/v1/collections`,
-    );
-  }
-  return config;
 }
 
 async function sourceItem(

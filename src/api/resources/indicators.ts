@@ -8,15 +8,10 @@ import type { CollectionConfig } from '../../app/config.js';
 import { manualEntryId, listManualEntries, type ManualEntry } from '../../app/manual.js';
 import { audit, isoMicros, nowMicros, type ActiveIndicator, type ApiDeps } from '../deps.js';
 import { ApiError, quote } from '../errors.js';
-import { decodeCursor, DEFAULT_LIMIT, encodeCursor, isString, PAGE_QUERY } from '../paging.js';
-import type { ApiRequest, RouteSpec } from '../route.js';
+import { decodeCursor, encodeCursor, isString, PAGE_QUERY } from '../paging.js';
+import type { RouteSpec } from '../route.js';
+import { COLLECTION_PARAM, DURATION_MICROS, inForce, limitOf } from './common.js';
 
-const COLLECTION_PARAM = {
-  collection: {
-    description: 'Alias or id of the collection.',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' },
-  },
-};
 const VIEW_PARAM = {
   ...COLLECTION_PARAM,
   view: {
@@ -37,25 +32,9 @@ const VALUE_TYPES = [
   'sha1',
   'sha256',
 ];
-const DURATION_MICROS: Record<string, number> = { m: 60e6, h: 3600e6, d: 86400e6 };
 /** Largest bulk body: 16 MiB, about 400,000 short lines. */
 const BULK_MAX_BYTES = 16 * 1024 * 1024;
 const MAX_REJECTED = 1000;
-
-const limitOf = (request: ApiRequest) =>
-  (request.query.limit as number | undefined) ?? DEFAULT_LIMIT;
-
-function inForce(deps: ApiDeps, aliasOrId: string): CollectionConfig {
-  const config = deps.definitions.find(aliasOrId);
-  if (config === undefined) {
-    throw new ApiError(
-      404,
-      'not_found',
-      `collection ${quote(aliasOrId)} does not exist or its definition is not in force; see GET /api/v1/collections`,
-    );
-  }
-  return config;
-}
 
 function manualBody(
   entry: ManualEntry,

@@ -11,15 +11,9 @@ import { RecordConflictError, type AdminRecord } from '../../store/index.js';
 import { audit, isoMicros, nowMicros, type ApiDeps } from '../deps.js';
 import { staleRevision } from '../definitions.js';
 import { ApiError, quote } from '../errors.js';
-import {
-  decodeCursor,
-  DEFAULT_LIMIT,
-  encodeCursor,
-  isNumber,
-  isString,
-  PAGE_QUERY,
-} from '../paging.js';
-import type { ApiRequest, RouteSpec } from '../route.js';
+import { decodeCursor, encodeCursor, isNumber, isString, PAGE_QUERY } from '../paging.js';
+import type { RouteSpec } from '../route.js';
+import { DURATION_MICROS, limitOf } from './common.js';
 
 const NAME_PARAM = {
   name: {
@@ -34,10 +28,6 @@ const KEY_PARAM = {
     schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
   },
 };
-
-const limitOf = (request: ApiRequest) =>
-  (request.query.limit as number | undefined) ?? DEFAULT_LIMIT;
-const DURATION_MICROS: Record<string, number> = { m: 60e6, h: 3600e6, d: 86400e6 };
 
 /** A key id: a visible prefix and random characters, e.g. `fh_3kq9x2m1qa7b`. */
 function newKeyId(): string {
