@@ -51,6 +51,9 @@ const source = {
   tlp: 'clear',
   indicatorTypes: ['malicious-activity'],
   labels: [],
+  // The hub's defaults for a list source: a request on a kept-alive
+  // connection that the server closed meanwhile is retried.
+  http: { maxRetries: 3, retryDelayMs: 1000 },
 };
 const deps = { store, logger: createLogger('silent'), userAgent: 'feedhub-bench' };
 
