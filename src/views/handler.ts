@@ -182,7 +182,9 @@ export function createViewHandler(deps: ViewHandlerDeps): ViewHandler {
     res.end(req.method === 'HEAD' ? undefined : body);
     if (status >= 400) {
       const fields = { method: req.method, path: req.url, status };
-      if (status >= 500) logger.error(fields, 'view request failed with a server error');
+      // A view waiting for its first render returns 503, which is expected and not a failure.
+      if (status === 503) logger.warn(fields, 'view requested before its first render');
+      else if (status >= 500) logger.error(fields, 'view request failed with a server error');
       else logger.info(fields, 'view request rejected with a client error');
     }
   }

@@ -408,6 +408,28 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
     expect(entry.expired).toBe(true);
   });
 
+  it('manual expiresAt: past or leap second', async () => {
+    const past = await call(api.hub, 'POST', '/collections/blocklist/manual', {
+      token: analyst,
+      body: { value: 'late.example.com', expiresAt: '2001-01-01T00:00:00Z' },
+    });
+    expect(past.status).toBe(422);
+    expect(past.json.message).toContain('is not in the future');
+    const leap = await call(api.hub, 'POST', '/collections/blocklist/manual', {
+      token: analyst,
+      body: { value: 'late.example.com', expiresAt: '2036-12-31T23:59:60Z' },
+    });
+    expect(leap.status).toBe(422);
+    expect(leap.json.field).toBe('/expiresAt');
+    expect(leap.json.message).toContain('leap second');
+    const key = await call(api.hub, 'POST', '/principals/ana/keys', {
+      token: api.adminToken,
+      body: { expiresAt: '2036-12-31T23:59:60Z' },
+    });
+    expect(key.status).toBe(422);
+    expect(key.json.message).toContain('leap second');
+  });
+
   it('manual entries: bulk text with rejects, CSV and a STIX bundle', async () => {
     const text = await call(
       api.hub,

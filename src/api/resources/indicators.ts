@@ -10,7 +10,7 @@ import { audit, isoMicros, nowMicros, type ActiveIndicator, type ApiDeps } from 
 import { ApiError, quote } from '../errors.js';
 import { decodeCursor, encodeCursor, isString, PAGE_QUERY } from '../paging.js';
 import type { RouteSpec } from '../route.js';
-import { COLLECTION_PARAM, DURATION_MICROS, inForce, limitOf } from './common.js';
+import { COLLECTION_PARAM, DURATION_MICROS, futureMicros, inForce, limitOf } from './common.js';
 
 const VIEW_PARAM = {
   ...COLLECTION_PARAM,
@@ -72,18 +72,7 @@ function expiryOf(options: EntryOptions, now: number, field: string): number | u
   }
   if (options.ttl !== undefined)
     return now + Number(options.ttl.slice(0, -1)) * DURATION_MICROS[options.ttl.slice(-1)]!;
-  if (options.expiresAt !== undefined) {
-    const at = Date.parse(options.expiresAt) * 1000;
-    if (!(at > now)) {
-      throw new ApiError(
-        422,
-        'unprocessable',
-        `expiresAt ${quote(options.expiresAt)} is not in the future`,
-        { field, value: options.expiresAt },
-      );
-    }
-    return at;
-  }
+  if (options.expiresAt !== undefined) return futureMicros(options.expiresAt, now, field);
   return undefined;
 }
 

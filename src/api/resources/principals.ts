@@ -13,7 +13,7 @@ import { staleRevision } from '../definitions.js';
 import { ApiError, quote } from '../errors.js';
 import { decodeCursor, encodeCursor, isNumber, isString, PAGE_QUERY } from '../paging.js';
 import type { RouteSpec } from '../route.js';
-import { DURATION_MICROS, limitOf } from './common.js';
+import { DURATION_MICROS, futureMicros, limitOf } from './common.js';
 
 const NAME_PARAM = {
   name: {
@@ -495,15 +495,7 @@ export function principalRoutes(deps: ApiDeps): RouteSpec[] {
         }
         let expiresAt: number | undefined;
         if (body.expiresAt !== undefined) {
-          expiresAt = Date.parse(body.expiresAt) * 1000;
-          if (!(expiresAt > at)) {
-            throw new ApiError(
-              422,
-              'unprocessable',
-              `expiresAt ${quote(body.expiresAt)} is not in the future`,
-              { field: '/expiresAt', value: body.expiresAt },
-            );
-          }
+          expiresAt = futureMicros(body.expiresAt, at, '/expiresAt');
         } else if (body.expiresIn !== undefined) {
           expiresAt =
             at + Number(body.expiresIn.slice(0, -1)) * DURATION_MICROS[body.expiresIn.slice(-1)]!;
