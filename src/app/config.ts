@@ -179,6 +179,8 @@ export interface Settings {
   publicUrl: string;
   taxiiMaxPageSize: number;
   shutdownTimeoutMs: number;
+  /** Age after which audit entries are deleted, in ms; 0 keeps them all. */
+  auditRetentionMs: number;
   role: 'api' | 'worker' | 'all';
   mongodbUri?: string;
   mongodbDatabase: string;
@@ -270,6 +272,7 @@ function loadSettings(
     publicUrl,
     taxiiMaxPageSize: Number(raw.FEEDHUB_TAXII_MAX_PAGE_SIZE ?? '1000'),
     shutdownTimeoutMs: Number(raw.FEEDHUB_SHUTDOWN_TIMEOUT ?? '15') * 1000,
+    auditRetentionMs: Number(raw.FEEDHUB_AUDIT_RETENTION_DAYS ?? '400') * 86_400_000,
     role: (raw.FEEDHUB_ROLE ?? 'all') as Settings['role'],
     mongodbUri: raw.MONGODB_URI,
     mongodbDatabase: raw.FEEDHUB_MONGODB_DATABASE ?? 'feedhub',

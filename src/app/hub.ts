@@ -208,7 +208,7 @@ export async function startHub(
         if (report?.outcome === 'applied' && changedAnything(report)) views.request(collectionId);
       },
       views,
-      options,
+      { ...options, auditRetentionMs: settings.auditRetentionMs },
       logger,
     );
   }
@@ -415,12 +415,30 @@ function createPoller(
   };
 }
 
+/**
+ * Deletes the audit entries older than the retention, on the aging
+ * schedule. A retention of 0 keeps them all. A failure is logged, and a
+ * later pass purges the entries.
+ */
+async function purgeAudit(store: Store, retentionMs: number, logger: Logger): Promise<void> {
+  if (retentionMs === 0) return;
+  try {
+    const purged = await store.purgeAudit((Date.now() - retentionMs) * 1000);
+    if (purged > 0) logger.info({ purged, retentionMs }, 'old audit entries deleted');
+  } catch (error) {
+    logger.error(
+      { err: error, retentionMs },
+      'deleting old audit entries failed; retrying at the next pass',
+    );
+  }
+}
+
 async function startJobs(
   catalog: Catalog,
   opened: OpenedStore,
   poll: (collectionId: string, sourceId: string) => Promise<void>,
   views: ViewPublisher,
-  options: HubOptions,
+  options: HubOptions & { auditRetentionMs: number },
   logger: Logger,
 ): Promise<Scheduler> {
   const scheduler = createScheduler({
@@ -433,6 +451,7 @@ async function startJobs(
     await poll(collectionId, sourceId);
   });
   scheduler.defineAging(async () => {
+    await purgeAudit(opened.store, options.auditRetentionMs, logger);
     for (const collection of catalog.collections()) {
       await processingFor(collection).age(opened.store, Date.now() * 1000);
       await views.renderNow(collection.id);

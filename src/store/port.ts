@@ -604,6 +604,8 @@ export interface Store {
 
   appendAudit(entry: AuditInput): Promise<AuditRecord>;
   listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }>;
+  /** Deletes the audit entries of changes made before `before` (micros); returns how many. */
+  purgeAudit(before: number): Promise<number>;
 
   /**
    * Removes a collection and everything stored for it: object versions,

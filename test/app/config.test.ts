@@ -117,6 +117,18 @@ sources:
     );
   });
 
+  it('reads the audit retention', () => {
+    const dir = collectionsDir({ 'a.yaml': GOOD });
+    dirs.push(dir);
+    const day = 86_400_000;
+    expect(loadConfig(env(dir), dir).settings.auditRetentionMs).toBe(400 * day);
+    const kept = loadConfig(env(dir, { FEEDHUB_AUDIT_RETENTION_DAYS: '0' }), dir);
+    expect(kept.settings.auditRetentionMs).toBe(0);
+    expect(
+      problemsOf(() => loadConfig(env(dir, { FEEDHUB_AUDIT_RETENTION_DAYS: '30d' }), dir)),
+    ).toEqual([expect.stringContaining('FEEDHUB_AUDIT_RETENTION_DAYS="30d"')]);
+  });
+
   it('rejects a port above 65535', () => {
     const dir = collectionsDir({ 'a.yaml': GOOD });
     dirs.push(dir);

@@ -2463,6 +2463,22 @@ export function runStoreContract(
       it('invalid limit rejected', async () => {
         await expect(store.listAudit({ limit: 0 })).rejects.toThrow('Invalid page limit 0');
       });
+
+      // Last in this block: the purge removes every older entry, whatever its actor.
+      it('purge removes older entries only', async () => {
+        const actor = `actor-${randomUUID()}`;
+        const base = 9_000_000;
+        for (const at of [base, base + 1, base + 2, base + 3]) {
+          await store.appendAudit(auditEntry({ actor, at }));
+        }
+
+        const purged = await store.purgeAudit(base + 2);
+        expect(purged).toBeGreaterThanOrEqual(2);
+
+        const left = await store.listAudit({ actor, limit: 10 });
+        expect(left.items.map((record) => record.at)).toEqual([base + 3, base + 2]);
+        expect(await store.purgeAudit(base + 2)).toBe(0);
+      });
     });
 
     describe('deleteCollection', () => {

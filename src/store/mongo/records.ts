@@ -244,6 +244,12 @@ export class RecordCollections {
     }
   }
 
+  async purgeAudit(before: number): Promise<number> {
+    checkMicros('audit purge time', before);
+    const result = await this.audit.deleteMany({ at: { $lt: before } });
+    return result.deletedCount;
+  }
+
   async listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }> {
     const filter: Filter<AuditDoc> = {};
     if (query.actor !== undefined) filter.actor = query.actor;

@@ -438,6 +438,11 @@ export class MongoStore implements Store {
     return this.guard('appendAudit', () => this.records.append(entry));
   }
 
+  async purgeAudit(before: number): Promise<number> {
+    this.assertReady();
+    return this.guard('purgeAudit', () => this.records.purgeAudit(before));
+  }
+
   async listAudit(query: AuditQuery): Promise<{ items: AuditRecord[]; more: boolean }> {
     checkLimit(query.limit);
     this.assertReady();

@@ -152,6 +152,11 @@ export class RecordTables {
     });
   }
 
+  purgeAudit(before: number): number {
+    checkMicros('audit purge time', before);
+    return this.statement('DELETE FROM audit WHERE at < ?').run(before).changes;
+  }
+
   listAudit(query: AuditQuery): { items: AuditRecord[]; more: boolean } {
     const conditions: string[] = [];
     const params: (string | number)[] = [];

@@ -390,6 +390,11 @@ export class SqliteStore implements Store {
     return this.guard(() => p.records.listAudit(query));
   }
 
+  async purgeAudit(before: number): Promise<number> {
+    const p = this.statements();
+    return this.guard(() => p.records.purgeAudit(before));
+  }
+
   async deleteCollection(id: string): Promise<void> {
     const p = this.statements();
     this.guard(() => p.records.deleteCollection.immediate(id));
