@@ -32,6 +32,8 @@ export const TAXII_API_ROOT = 'hub';
  * whose sources stay silent leaves the views.
  */
 export const AGING_INTERVAL_SECONDS = 300;
+/** Time an idle HTTP connection stays open, in ms: longer than common clients keep theirs. */
+export const SERVER_KEEP_ALIVE_MS = 65_000;
 /** How often a process reloads the collection definitions that others may have changed, in ms. */
 export const CATALOG_REFRESH_MS = 5000;
 
@@ -189,7 +191,13 @@ export async function startHub(
     isDraining: () => draining,
     routers: [...(api?.routers ?? []), metrics.router()],
   });
-  const server: Server = createServer(hubRequestListener(app, api?.views));
+  const server: Server = createServer(
+    // Idle connections stay open longer than clients keep theirs (undici's
+    // default is 4 s), so the client closes first. Otherwise a request sent on
+    // a connection that the server is closing gets a reset.
+    { keepAliveTimeout: SERVER_KEEP_ALIVE_MS },
+    hubRequestListener(app, api?.views),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());

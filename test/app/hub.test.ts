@@ -347,4 +347,14 @@ sources:
     expect(report?.outcome).toBe('not-modified');
     expect(await manifestCount(IP_COLLECTION)).toBe(count);
   });
+
+  // A long synchronous step (a large poll's write transaction) delays the
+  // timers of both ends. A client may then reuse its pooled connection just
+  // as the server's idle timer closes it, which with Node's 5 s default reset
+  // requests under load, so the server keeps idle connections longer.
+  it('keeps idle connections for 65 s', async () => {
+    const response = await fetch(`${hub.url}/healthz`);
+    expect(response.headers.get('keep-alive')).toBe('timeout=65');
+    expect(await response.text()).toContain('ok');
+  });
 });
