@@ -98,7 +98,7 @@ export interface SourceConfig {
   json?: JsonSettings;
   /** Set for a misp-feed source. */
   misp?: MispSettings;
-  /** Set for text-list, csv, json, stix-bundle and misp-feed sources, with secrets read from the environment. */
+  /** Set for text-list, csv, json, stix-bundle, misp-feed and taxii21 sources, with secrets read from the environment. */
   http?: HttpSettings;
   /** Set for a directory source. */
   directory?: DirectorySettings;
@@ -1106,49 +1106,8 @@ function buildTaxii21Source(
   where: string,
   problems: string[],
 ): SourceConfig | undefined {
-  const before = problems.length;
-  const fromEnv = (name: string, key: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') {
-      problems.push(
-        `${where}/${key}: environment variable ${name} is not set; export it or change ${key}`,
-      );
-      return '';
-    }
-    return value;
-  };
-  const existingFile = (path: string | undefined, key: string): string | undefined => {
-    if (path === undefined) return undefined;
-    const resolved = isAbsolute(path) ? path : resolve(baseDir, path);
-    if (!existsSync(resolved)) problems.push(`${where}/${key}: file ${resolved} not found`);
-    return resolved;
-  };
-
-  let authorization: string | undefined;
-  if (raw.auth?.type === 'basic') {
-    const username = fromEnv(raw.auth.usernameEnv, 'auth/usernameEnv');
-    const password = fromEnv(raw.auth.passwordEnv, 'auth/passwordEnv');
-    if (username.includes(':')) {
-      problems.push(
-        `${where}/auth/usernameEnv: the user name in ${raw.auth.usernameEnv} contains ":", which Basic authentication cannot carry`,
-      );
-    }
-    authorization = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
-  } else if (raw.auth?.type === 'bearer') {
-    authorization = `Bearer ${fromEnv(raw.auth.tokenEnv, 'auth/tokenEnv')}`;
-  }
-
-  const tls = raw.tls && {
-    certPath: existingFile(raw.tls.certPath, 'tls/certPath'),
-    keyPath: existingFile(raw.tls.keyPath, 'tls/keyPath'),
-    caPath: existingFile(raw.tls.caPath, 'tls/caPath'),
-    passphrase:
-      raw.tls.passphraseEnv === undefined
-        ? undefined
-        : fromEnv(raw.tls.passphraseEnv, 'tls/passphraseEnv'),
-    ...(raw.tls.verify === undefined ? {} : { verify: raw.tls.verify }),
-  };
-  if (problems.length > before) return undefined;
+  const http = buildHttpSettings(raw, baseDir, env, where, problems);
+  if (http === undefined) return undefined;
 
   const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
   const apiRootUrl = raw.apiRoot === undefined ? undefined : withSlash(raw.apiRoot);
@@ -1170,13 +1129,10 @@ function buildTaxii21Source(
       apiRootUrl,
       collection:
         raw.collectionId !== undefined ? { id: raw.collectionId } : { title: raw.collectionTitle! },
-      authorization,
-      tls,
       limit: raw.limit ?? 1000,
       maxPages: raw.maxPages ?? 100,
-      maxRetries: raw.maxRetries ?? 3,
-      retryDelayMs: durationSeconds(raw.retryDelay ?? '1s') * 1000,
     },
+    http,
   };
 }
 

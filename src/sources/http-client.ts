@@ -117,6 +117,15 @@ export function describeNetworkError(error: unknown): string {
   if (code !== undefined && CERTIFICATE_CODES.has(code)) {
     return `the server's TLS certificate could not be verified (${code}: ${message}); set tls.caPath to the PEM file of the CA that signed it, or tls.verify: false to skip the check (insecure)`;
   }
+  // undici's message when the proxy returns a status other than 200 to CONNECT.
+  const tunnel = /^Proxy response \((\d{3})\) !== 200 when HTTP Tunneling$/.exec(message);
+  if (tunnel !== null) {
+    const fix =
+      tunnel[1] === '407'
+        ? '; the proxy requires authentication: give its URL with user and password through proxyEnv or HTTPS_PROXY'
+        : '';
+    return `the proxy refused the tunnel with HTTP ${tunnel[1]}${fix}`;
+  }
   return message;
 }
 

@@ -1,15 +1,22 @@
 /**
  * The `misp-feed` source kind: reads a MISP feed, a directory that contains
- * `manifest.json` (events keyed by UUID, each with its `timestamp`) and one
- * `<uuid>.json` file per event. Only events whose manifest timestamp differs
- * from the one stored in the cursor are fetched. The cursor keeps the values
- * of every other event, so each read still returns the feed's whole list.
+ * `manifest.json` (events keyed by UUID, each with its `timestamp`), one
+ * `<uuid>.json` file per event and, when the feed has one, `hashes.csv` (the
+ * MD5 of each attribute value with the UUID of its event, read by
+ * misp-hashes.ts). An event is fetched when its manifest timestamp differs
+ * from the one stored in the cursor. It is also fetched when its set of MD5s
+ * in `hashes.csv` differs from the digest stored there, because some feed
+ * generators change an event without changing its timestamp. The cursor
+ * keeps the values of every other event, so each read still returns the
+ * feed's whole list.
  *
- * `hashes.csv` is not read. It lists `md5(value),event_uuid` per attribute
- * (some feeds swap the columns), which cannot show whether an event is
- * unchanged: a changed `to_ids` flag, a deleted attribute or a new TLP tag
- * leaves the value hashes as they were. The manifest timestamp changes in
- * each of these cases, so the manifest alone decides which events to fetch.
+ * Unchanged MD5s never spare a fetch: a changed `to_ids` flag, a deleted
+ * attribute or a new TLP tag leaves the value hashes as they were, and the
+ * manifest timestamp shows those changes. The MD5s listed for a fetched
+ * event are compared with its attribute values, and the run report counts
+ * the mismatches. A feed without `hashes.csv` is read by its manifest alone.
+ * A malformed `hashes.csv`, or one that fails to download, is reported in
+ * the run report and ignored.
  */
 import { createHash } from 'node:crypto';
 
@@ -21,7 +28,16 @@ import {
 } from '../processing/index.js';
 import { isTlpLevel, type TlpLevel } from '../stix/tlp.js';
 import type { SightingAttributes } from '../store/index.js';
-import { fetchFeed, redactUrl } from './fetch.js';
+import { fetchFeed, redactUrl, type FetchResult } from './fetch.js';
+import { FetchError } from './fetch-error.js';
+import {
+  attributeHashes,
+  digestOfHashes,
+  HashesFileError,
+  parseHashesCsv,
+  type HashesFile,
+  type HashesOrder,
+} from './misp-hashes.js';
 import { SourceRejectedError } from './rejected.js';
 import {
   type ReadContext,
@@ -75,8 +91,10 @@ export interface MispAnnotation {
 export interface MispStats {
   eventsListed: number;
   eventsFetched: number;
-  /** Events whose manifest timestamp equals the stored one, so they were not fetched. */
+  /** Events whose manifest timestamp and MD5s in `hashes.csv` equal the stored ones, so they were not fetched. */
   eventsUnchanged: number;
+  /** Events fetched because their MD5s in `hashes.csv` changed while their manifest timestamp did not. */
+  eventsHashesChanged: number;
   /** Events that could not be fetched or parsed; their previous values are kept. */
   eventsFailed: number;
   eventFailures: { event: string; reason: string }[];
@@ -86,6 +104,24 @@ export interface MispStats {
   attributesDeleted: number;
   /** Attributes of a type that does not map to a value type, such as `filename` or `text`. */
   attributesUnsupported: number;
+  /**
+   * Outcome of reading `hashes.csv`: `read`, `absent` (HTTP 404 or 410, or
+   * no such file), or ignored because it is `malformed` or its download `failed`.
+   */
+  hashesFile: 'read' | 'absent' | 'malformed' | 'failed';
+  /** Reason `hashes.csv` was ignored. */
+  hashesProblem?: string;
+  /** Column order of the `hashes.csv` read. */
+  hashesOrder?: HashesOrder;
+  /** Data lines of `hashes.csv`. */
+  hashesLines: number;
+  /** Lines of `hashes.csv` that are neither data nor its header, skipped. */
+  hashesInvalidLines: number;
+  hashesInvalidExamples?: InvalidExample[];
+  /** MD5s that `hashes.csv` lists for a fetched event but that no attribute value of the event has. */
+  hashesNotInEvent: number;
+  /** Attributes read from fetched events whose values `hashes.csv` does not list for the event. */
+  attributesNotInHashes: number;
 }
 
 /** The result of a read together with what `ReadResult` cannot carry yet. */
@@ -108,6 +144,8 @@ type CachedEntry = [ValueType, string, TlpLevel | '', number[], number[], string
 interface CachedEvent {
   /** The manifest timestamp of the event when it was read, as the manifest wrote it. */
   timestamp: string;
+  /** `digestOfHashes` of the event's MD5s in the last `hashes.csv` read; absent while none was read. */
+  hashes?: string;
   labels: string[];
   entries: CachedEntry[];
 }
@@ -119,7 +157,16 @@ interface MispCursor {
   /** The manifest URL and the settings the entries were extracted with; another value discards the cursor. */
   feedUrl: string;
   toIdsOnly: boolean;
+  /** The last `hashes.csv` read; absent when the feed has none or it was ignored. */
+  hashesFile?: HashesFileState;
   events: Record<string, CachedEvent>;
+}
+
+/** Validators and SHA-256 (base64url) of the last `hashes.csv` read. */
+interface HashesFileState {
+  digest: string;
+  etag?: string;
+  lastModified?: string;
 }
 
 const MAX_INVALID_EXAMPLES = 5;
@@ -145,15 +192,17 @@ export const mispFeedKind: SourceKind = {
 };
 
 /**
- * Reads a MISP feed: fetches the manifest with a conditional GET, then the
- * events that changed since the cursor was written. An event that fails to
- * fetch or parse keeps its previous values and makes the read incomplete, so
- * nothing is withdrawn. An unusable manifest throws `SourceRejectedError`.
+ * Reads a MISP feed: fetches the manifest with a conditional GET and
+ * `hashes.csv`, then the events that changed since the cursor was written.
+ * An event that fails to fetch or parse keeps its previous values and makes
+ * the read incomplete, so nothing is withdrawn. An unusable manifest throws
+ * `SourceRejectedError`; an unusable `hashes.csv` is reported and ignored.
  */
 export async function readMispFeed(context: ReadContext): Promise<MispRead> {
   const { source, logger } = context;
   const settings = mispSettings(source);
   const manifestUrl = manifestUrlOf(source.url);
+  const hashesUrl = new URL('hashes.csv', manifestUrl).href;
   const previous = readCursor(context.previous?.cursor, manifestUrl, settings);
   if (context.previous?.cursor?.[MISP_CURSOR_KEY] !== undefined && previous === undefined) {
     logger.info(
@@ -164,42 +213,67 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
 
   // Validators are sent only with a usable cursor, because a 304 does not
   // cover events whose values a discarded cursor no longer contains.
-  const fetched = await fetchFeed(manifestUrl, {
-    etag: previous ? context.previous?.etag : undefined,
-    lastModified: previous ? context.previous?.lastModified : undefined,
-    timeoutMs: source.timeoutMs,
-    maxBytes: source.maxBytes,
-    userAgent: context.userAgent,
-    ...(source.http === undefined ? {} : { http: source.http }),
-    logger: context.logger,
-  });
-  if (fetched.kind === 'not-modified') return { result: { kind: 'not-modified' }, annotations: [] };
+  let fetched: FetchResult = await fetchFeed(
+    manifestUrl,
+    requestOptions(context, previous ? context.previous : undefined),
+  );
+  let hashes: HashesRead;
+  if (fetched.kind === 'not-modified') {
+    // An event can change without its manifest timestamp, and then only hashes.csv shows it.
+    hashes = await readHashes(hashesUrl, previous?.hashesFile, context);
+    if (hashes.status !== 'read' || hashes.state.digest === previous?.hashesFile?.digest) {
+      return { result: { kind: 'not-modified' }, annotations: [] };
+    }
+    fetched = await fetchFeed(manifestUrl, requestOptions(context));
+    if (fetched.kind === 'not-modified') {
+      throw new Error(`GET ${redactUrl(manifestUrl)} returned 304 to a request without validators`);
+    }
+  } else {
+    hashes = await readHashes(hashesUrl, undefined, context);
+  }
 
   const manifestBody = await collect(fetched.body);
   const manifest = parseManifest(manifestBody, manifestUrl);
   const stats = emptyStats(Object.keys(manifest.events).length + manifest.invalid.length);
-  const counts: ReadStats = { bytes: manifestBody.length, valid: 0, invalid: 0 };
+  const counts: ReadStats = {
+    bytes: manifestBody.length + ('bytes' in hashes ? hashes.bytes : 0),
+    valid: 0,
+    invalid: 0,
+  };
   for (const listing of manifest.invalid) addFailure(stats, listing.event, listing.reason);
+  recordHashes(stats, hashes);
+  const listed = hashes.status === 'read' ? hashes.file.byEvent : undefined;
 
   const events: Record<string, CachedEvent> = {};
-  const toFetch: { uuid: string; timestamp: string }[] = [];
+  const toFetch: { uuid: string; timestamp: string; hashes?: string }[] = [];
   for (const [uuid, timestamp] of Object.entries(manifest.events)) {
     const cached = previous?.events[uuid];
-    if (cached !== undefined && cached.timestamp === timestamp) {
-      events[uuid] = cached;
-      stats.eventsUnchanged += 1;
+    const eventHashes = listed && digestOfHashes(listedFor(listed, uuid));
+    if (cached === undefined || cached.timestamp !== timestamp) {
+      toFetch.push({ uuid, timestamp, hashes: eventHashes });
+    } else if (
+      eventHashes !== undefined &&
+      cached.hashes !== undefined &&
+      eventHashes !== cached.hashes
+    ) {
+      toFetch.push({ uuid, timestamp, hashes: eventHashes });
+      stats.eventsHashesChanged += 1;
     } else {
-      toFetch.push({ uuid, timestamp });
+      // A cursor written before hashes.csv was read takes the digest without a fetch.
+      events[uuid] = withEventHashes(cached, eventHashes ?? cached.hashes);
+      stats.eventsUnchanged += 1;
     }
   }
 
   const extraction = new Extraction(settings, stats, counts);
-  await runLimited(toFetch, settings.concurrency, async ({ uuid, timestamp }) => {
+  await runLimited(toFetch, settings.concurrency, async ({ uuid, timestamp, hashes: digest }) => {
     const url = new URL(`${uuid}.json`, manifestUrl).href;
     try {
       const body = await fetchEventBody(url, context);
       counts.bytes = (counts.bytes ?? 0) + body.length;
-      events[uuid] = { timestamp, ...extraction.extract(uuid, parseEvent(body, uuid, url)) };
+      const event = parseEvent(body, uuid, url);
+      const extracted = extraction.extract(uuid, event, listed && listedFor(listed, uuid));
+      events[uuid] = withEventHashes({ timestamp, ...extracted }, digest);
       stats.eventsFetched += 1;
     } catch (error) {
       addFailure(stats, uuid, (error as Error).message);
@@ -225,10 +299,12 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
     format: 2,
     feedUrl: manifestUrl,
     toIdsOnly: settings.toIdsOnly,
+    ...(hashes.status === 'read' ? { hashesFile: hashes.state } : {}),
     events: orderedEvents(events),
   };
   const complete = stats.eventsFailed === 0;
-  const bodyDigest = complete ? digestOf(manifestBody, settings) : undefined;
+  const hashesDigest = hashes.status === 'read' ? hashes.state.digest : undefined;
+  const bodyDigest = complete ? digestOf(manifestBody, hashesDigest, settings) : undefined;
   logger.info(
     {
       url: redactUrl(manifestUrl),
@@ -236,7 +312,11 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
       eventsListed: stats.eventsListed,
       eventsFetched: stats.eventsFetched,
       eventsUnchanged: stats.eventsUnchanged,
+      eventsHashesChanged: stats.eventsHashesChanged,
       eventsFailed: stats.eventsFailed,
+      hashesFile: stats.hashesFile,
+      hashesNotInEvent: stats.hashesNotInEvent,
+      attributesNotInHashes: stats.attributesNotInHashes,
     },
     'MISP feed read',
   );
@@ -261,13 +341,41 @@ export async function readMispFeed(context: ReadContext): Promise<MispRead> {
     ? {
         kind: 'unchanged',
         bodyDigest,
-        bytes: manifestBody.length,
+        bytes: counts.bytes ?? manifestBody.length,
         etag: fetched.etag,
         lastModified: fetched.lastModified,
         parse: () => Promise.resolve(data),
       }
     : data;
   return { result, annotations: merged.annotations };
+}
+
+/** Builds the fetch options of every request of a read, with the validators of `previous` when given. */
+function requestOptions(
+  { source, userAgent, logger }: ReadContext,
+  previous?: { etag?: string; lastModified?: string },
+): Parameters<typeof fetchFeed>[1] {
+  return {
+    etag: previous?.etag,
+    lastModified: previous?.lastModified,
+    timeoutMs: source.timeoutMs,
+    maxBytes: source.maxBytes,
+    userAgent,
+    ...(source.http === undefined ? {} : { http: source.http }),
+    logger,
+  };
+}
+
+/** Returns the MD5s that `hashes.csv` lists for an event; none when it does not name the event. */
+function listedFor(listed: Map<string, Set<string>>, uuid: string): ReadonlySet<string> {
+  return listed.get(uuid.toLowerCase()) ?? new Set();
+}
+
+function withEventHashes(event: CachedEvent, hashes: string | undefined): CachedEvent {
+  const copy = { ...event };
+  if (hashes === undefined) delete copy.hashes;
+  else copy.hashes = hashes;
+  return copy;
 }
 
 /**
@@ -314,7 +422,10 @@ function readCursor(
   if (!isRecord(cursor) || cursor.format !== 2) return undefined;
   if (cursor.feedUrl !== feedUrl || cursor.toIdsOnly !== settings.toIdsOnly) return undefined;
   if (!isRecord(cursor.events)) return undefined;
-  return cursor as unknown as MispCursor;
+  const { hashesFile, ...rest } = cursor;
+  // A hashes.csv state of another shape is dropped, and the next read writes it again.
+  const usable = isRecord(hashesFile) && typeof hashesFile.digest === 'string';
+  return (usable ? cursor : rest) as unknown as MispCursor;
 }
 
 function emptyStats(eventsListed: number): MispStats {
@@ -328,6 +439,12 @@ function emptyStats(eventsListed: number): MispStats {
     attributesNotIds: 0,
     attributesDeleted: 0,
     attributesUnsupported: 0,
+    eventsHashesChanged: 0,
+    hashesFile: 'absent',
+    hashesLines: 0,
+    hashesInvalidLines: 0,
+    hashesNotInEvent: 0,
+    attributesNotInHashes: 0,
   };
 }
 
@@ -361,21 +478,86 @@ async function runLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function fetchEventBody(
-  url: string,
-  { source, userAgent, logger }: ReadContext,
-): Promise<Buffer> {
-  const fetched = await fetchFeed(url, {
-    timeoutMs: source.timeoutMs,
-    maxBytes: source.maxBytes,
-    userAgent,
-    ...(source.http === undefined ? {} : { http: source.http }),
-    logger,
-  });
+async function fetchEventBody(url: string, context: ReadContext): Promise<Buffer> {
+  const fetched = await fetchFeed(url, requestOptions(context));
   if (fetched.kind === 'not-modified') {
     throw new Error(`GET ${redactUrl(url)} returned 304 to a request without validators`);
   }
   return collect(fetched.body);
+}
+
+/** The outcome of reading `hashes.csv`. */
+type HashesRead =
+  | { status: 'read'; file: HashesFile; state: HashesFileState; bytes: number }
+  | { status: 'not-modified' }
+  | { status: 'absent' }
+  | { status: 'malformed' | 'failed'; reason: string; bytes: number };
+
+/**
+ * Fetches and parses `hashes.csv`, with a conditional GET when `validators`
+ * are given. A 404 or 410 (or a missing local file) means the feed has none.
+ * A `FetchError` or `HashesFileError` is logged and returned, and any other
+ * error, which would be a bug, is thrown.
+ */
+async function readHashes(
+  url: string,
+  validators: HashesFileState | undefined,
+  context: ReadContext,
+): Promise<HashesRead> {
+  const redacted = redactUrl(url);
+  let body: Buffer;
+  let fetched: FetchResult;
+  try {
+    fetched = await fetchFeed(url, requestOptions(context, validators));
+    if (fetched.kind === 'not-modified') return { status: 'not-modified' };
+    body = await collect(fetched.body);
+  } catch (error) {
+    if (isAbsent(error)) return { status: 'absent' };
+    if (!(error instanceof FetchError)) throw error;
+    context.logger.warn(
+      { url: redacted, err: error },
+      'MISP hashes.csv not read; events are compared by manifest timestamp only',
+    );
+    return { status: 'failed', reason: error.message, bytes: 0 };
+  }
+
+  try {
+    const file = parseHashesCsv(body);
+    const digest = createHash('sha256').update(body).digest('base64url');
+    const state: HashesFileState = { digest };
+    if (fetched.etag !== undefined) state.etag = fetched.etag;
+    if (fetched.lastModified !== undefined) state.lastModified = fetched.lastModified;
+    return { status: 'read', file, state, bytes: body.length };
+  } catch (error) {
+    if (!(error instanceof HashesFileError)) throw error;
+    const reason = `${redacted} is not a MISP hashes.csv: ${error.message}`;
+    context.logger.warn(
+      { url: redacted, reason },
+      'MISP hashes.csv ignored; events are compared by manifest timestamp only',
+    );
+    return { status: 'malformed', reason, bytes: body.length };
+  }
+}
+
+function isAbsent(error: unknown): boolean {
+  if (!(error instanceof FetchError)) return false;
+  return error.reason === 'not-found' || error.status === 404 || error.status === 410;
+}
+
+/** Copies the outcome of reading `hashes.csv` into the stats of the read. */
+function recordHashes(stats: MispStats, hashes: HashesRead): void {
+  if (hashes.status === 'read') {
+    stats.hashesFile = 'read';
+    stats.hashesOrder = hashes.file.order;
+    stats.hashesLines = hashes.file.lines;
+    stats.hashesInvalidLines = hashes.file.invalidLines;
+    if (hashes.file.invalidExamples.length > 0) {
+      stats.hashesInvalidExamples = hashes.file.invalidExamples;
+    }
+  } else if (hashes.status === 'malformed' || hashes.status === 'failed') {
+    stats.hashesFile = hashes.status;
+    stats.hashesProblem = hashes.reason.slice(0, MAX_EXAMPLE_LENGTH);
+  }
 }
 
 /** Decodes a UTF-8 JSON body, rejecting an HTML page and invalid or truncated JSON by name. */
@@ -469,7 +651,16 @@ class Extraction {
     private readonly counts: ReadStats,
   ) {}
 
-  extract(uuid: string, event: Record<string, unknown>): Omit<CachedEvent, 'timestamp'> {
+  /**
+   * Extracts the values of one event. With `listed`, the event's MD5s in
+   * `hashes.csv`, it also counts the listed MD5s that no attribute value of
+   * the event has, and the attributes read whose values are not listed.
+   */
+  extract(
+    uuid: string,
+    event: Record<string, unknown>,
+    listed?: ReadonlySet<string>,
+  ): Omit<CachedEvent, 'timestamp'> {
     const eventTags = tagsOf(event);
     const labels: string[] = [];
     const labelIndex = new Map<string, number>();
@@ -483,11 +674,13 @@ class Extraction {
       return index;
     };
     const byValue = new Map<string, CachedEntry>();
+    const eventHashes = new Set<string>();
 
     let position = 0;
     for (const attribute of attributesOf(event)) {
       position += 1;
       const values = this.attributeValues(uuid, attribute, position);
+      if (listed !== undefined) this.checkHashes(attribute, values.length > 0, listed, eventHashes);
       if (values.length === 0) continue;
       const tags = [...eventTags, ...tagsOf(attribute)];
       const tlp = strictestTlp(tags);
@@ -508,7 +701,26 @@ class Extraction {
         }
       }
     }
+    if (listed !== undefined) {
+      for (const md5 of listed) if (!eventHashes.has(md5)) this.stats.hashesNotInEvent += 1;
+    }
     return { labels, entries: [...byValue.values()] };
+  }
+
+  /**
+   * Adds the MD5s of an attribute's value to `eventHashes`, and counts the
+   * attribute when it gave values but `listed` has none of its MD5s.
+   */
+  private checkHashes(
+    attribute: Record<string, unknown>,
+    read: boolean,
+    listed: ReadonlySet<string>,
+    eventHashes: Set<string>,
+  ): void {
+    if (typeof attribute.type !== 'string' || typeof attribute.value !== 'string') return;
+    const hashes = attributeHashes(attribute.type, attribute.value);
+    for (const md5 of hashes) eventHashes.add(md5);
+    if (read && !hashes.some((md5) => listed.has(md5))) this.stats.attributesNotInHashes += 1;
   }
 
   /** Returns the canonical values of one attribute, counting it as skipped, unsupported or invalid. */
@@ -803,10 +1015,16 @@ function orderedEvents(events: Record<string, CachedEvent>): Record<string, Cach
   return ordered;
 }
 
-/** SHA-256 of the manifest and the settings that shape the entries. */
-function digestOf(manifest: Buffer, settings: MispSettings): string {
+/** SHA-256 of the manifest, the digest of `hashes.csv` when one was read, and the settings that shape the entries. */
+function digestOf(
+  manifest: Buffer,
+  hashesDigest: string | undefined,
+  settings: MispSettings,
+): string {
   return createHash('sha256')
-    .update(JSON.stringify({ toIdsOnly: settings.toIdsOnly }))
+    .update(
+      JSON.stringify({ toIdsOnly: settings.toIdsOnly, ...(hashesDigest && { hashesDigest }) }),
+    )
     .update('\n')
     .update(manifest)
     .digest('base64url');

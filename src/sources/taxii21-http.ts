@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { request, type Dispatcher } from 'undici';
 
 import { decodeBody } from './decode.js';
+import { redactUrl } from './fetch.js';
 import { FetchError } from './fetch-error.js';
 import {
   backoffDelayMs,
@@ -13,6 +14,8 @@ import {
   parseRetryAfter,
   SHARED_HOST_LIMITER,
   TlsFileError,
+  type HostLimiter,
+  type HttpSettings,
   type HttpTls,
 } from './http-client.js';
 
@@ -31,17 +34,18 @@ export type TlsFiles = HttpTls;
 
 export interface TaxiiClientOptions {
   userAgent: string;
-  /** Value of the Authorization header; a secret, never logged. */
-  authorization?: string;
-  tls?: TlsFiles;
+  /**
+   * Authentication header, TLS files, proxy and retries of the source, as
+   * for every other kind; `zipEntry` does not apply. The header is sent with
+   * every request of the client. Default: none, and no retries.
+   */
+  http?: HttpSettings;
   /** Limit of one request, body included, in ms. */
   timeoutMs: number;
   /** Largest decoded response body accepted, in bytes. */
   maxBytes: number;
-  /** Retries of one request after a 429, a 5xx or a network error. */
-  maxRetries: number;
-  /** Ceiling of the first retry's random wait in ms; it doubles on each further retry, up to 30 s. */
-  retryDelayMs: number;
+  /** Per-host concurrency limit. Default: the one the whole process shares. */
+  limiter?: HostLimiter;
   logger: Logger;
 }
 
@@ -79,12 +83,13 @@ export class TaxiiClient {
 
   /**
    * Reads the TLS files, when configured, and picks the connection pool. Pools
-   * are shared with every fetch of the same settings and kept for later polls;
-   * HTTP_PROXY, HTTPS_PROXY and NO_PROXY apply.
+   * are shared with every fetch of the same settings and kept for later polls.
+   * The source's `proxy` applies, else HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
    */
   static async open(options: TaxiiClientOptions): Promise<TaxiiClient> {
     try {
-      return new TaxiiClient(options, await dispatcherFor(options.tls, undefined));
+      const { tls, proxy } = options.http ?? {};
+      return new TaxiiClient(options, await dispatcherFor(tls, proxy));
     } catch (error) {
       if (error instanceof TlsFileError) {
         throw new TaxiiRequestError(error.message, undefined, { cause: error });
@@ -102,7 +107,8 @@ export class TaxiiClient {
    * the server sends one and backing off exponentially otherwise.
    */
   async get(url: string): Promise<TaxiiResponse> {
-    const { maxRetries, logger } = this.options;
+    const { logger } = this.options;
+    const maxRetries = this.options.http?.maxRetries ?? 0;
     for (let attempt = 0; ; attempt += 1) {
       let outcome: TaxiiResponse | RetriableFailure;
       try {
@@ -122,7 +128,13 @@ export class TaxiiClient {
       }
       const delayMs = this.retryDelay(url, attempt, outcome);
       logger.warn(
-        { url, attempt: attempt + 1, status: outcome.status, delayMs, reason: outcome.reason },
+        {
+          url: redactUrl(url),
+          attempt: attempt + 1,
+          status: outcome.status,
+          delayMs,
+          reason: outcome.reason,
+        },
         'TAXII request failed; retrying',
       );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -139,7 +151,7 @@ export class TaxiiClient {
       }
       return failure.retryAfterSeconds * 1000;
     }
-    return backoffDelayMs(attempt, this.options.retryDelayMs);
+    return backoffDelayMs(attempt, this.options.http?.retryDelayMs ?? 0);
   }
 
   private async getOnce(url: string): Promise<TaxiiResponse | RetriableFailure> {
@@ -148,9 +160,11 @@ export class TaxiiClient {
       'accept-encoding': 'gzip, deflate',
       'user-agent': this.options.userAgent,
     };
-    if (this.options.authorization) headers.authorization = this.options.authorization;
+    const authHeader = this.options.http?.authHeader;
+    if (authHeader) headers[authHeader.name.toLowerCase()] = authHeader.value;
 
-    const release = await SHARED_HOST_LIMITER.acquire(new URL(url).host);
+    const limiter = this.options.limiter ?? SHARED_HOST_LIMITER;
+    const release = await limiter.acquire(new URL(url).host);
     try {
       return await this.send(url, headers);
     } finally {
@@ -328,11 +342,21 @@ function discard(body: Readable | Dispatcher.ResponseData['body']): void {
 function isRetriableNetworkError(error: unknown): boolean {
   if (error instanceof TaxiiRequestError) return false;
   if (error instanceof FetchError) return false;
+  return isTimeout(error) || isRetriableConnectionError(error);
+}
+
+/**
+ * True when the request's own time limit fired: `AbortSignal.timeout` aborts
+ * with a `TimeoutError`, and undici's header and body timers have their own
+ * codes. undici's `AbortError` is not a timeout: it also reports a proxy
+ * that refused the CONNECT tunnel.
+ */
+function isTimeout(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') return true;
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return true;
-  return isRetriableConnectionError(error);
+  return (
+    name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
+  );
 }
 
 /** Maps a thrown error to a `TaxiiRequestError` and a short reason for retry logs. */
@@ -342,13 +366,7 @@ function toRequestError(
   timeoutMs: number,
 ): TaxiiRequestError & { reason: string } {
   if (error instanceof TaxiiRequestError) return Object.assign(error, { reason: error.message });
-  const name = (error as { name?: unknown } | null)?.name;
-  const code = (error as { code?: unknown } | null)?.code;
-  const timedOut =
-    name === 'TimeoutError' ||
-    name === 'AbortError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT';
+  const timedOut = isTimeout(error);
   const reason = timedOut ? `timed out after ${timeoutMs} ms` : describeNetworkError(error);
   const message = timedOut ? `GET ${url} ${reason}` : `GET ${url} failed: ${reason}`;
   return Object.assign(new TaxiiRequestError(message, undefined, { cause: error }), { reason });

@@ -15,9 +15,13 @@ import { sliceArrayElements } from './json-slice.js';
 import { withIndicatorAttributes } from './stix-attributes.js';
 import type { InvalidExample } from './text-list.js';
 import type { ReadContext, ReadResult, SourceEntry, SourceKind } from './kinds.js';
-import { TaxiiClient, type TaxiiResponse, type TlsFiles } from './taxii21-http.js';
+import { TaxiiClient, type TaxiiResponse } from './taxii21-http.js';
 
-/** Settings of a `taxii21` source, resolved from the collection file and the environment. */
+/**
+ * Settings of a `taxii21` source, resolved from the collection file. Its
+ * authentication, TLS, proxy and retries are the source's `http` settings,
+ * as for every other kind.
+ */
 export interface Taxii21Settings {
   /** Discovery URL; used to find the default API root when `apiRootUrl` is not set. */
   discoveryUrl?: string;
@@ -25,17 +29,10 @@ export interface Taxii21Settings {
   apiRootUrl?: string;
   /** The collection, by its id or by its exact title. */
   collection: { id: string } | { title: string };
-  /** Value of the Authorization header (Basic or Bearer); a secret, never logged. */
-  authorization?: string;
-  tls?: TlsFiles;
   /** Objects requested per page (the `limit` parameter); servers may return fewer. */
   limit: number;
   /** Pages read per poll at most; the next poll resumes where this one stopped. */
   maxPages: number;
-  /** Retries of one request after a 429, a 5xx or a network error. */
-  maxRetries: number;
-  /** Wait before the first retry in ms; it doubles on each further retry. */
-  retryDelayMs: number;
 }
 
 /** The stored position of a `taxii21` source between polls. */
@@ -66,12 +63,9 @@ export const taxii21: SourceKind = {
 
     const client = await TaxiiClient.open({
       userAgent: context.userAgent,
-      authorization: settings.authorization,
-      tls: settings.tls,
+      ...(source.http === undefined ? {} : { http: source.http }),
       timeoutMs: source.timeoutMs,
       maxBytes: source.maxBytes,
-      maxRetries: settings.maxRetries,
-      retryDelayMs: settings.retryDelayMs,
       logger,
     });
     try {

@@ -4,14 +4,19 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 /**
  * A forwarding HTTP proxy on 127.0.0.1 for tests. It forwards absolute-form
  * requests and opens CONNECT tunnels, only to 127.0.0.1, and records each
- * request it handles.
+ * request it handles. With `credentials` (`user:password`), a CONNECT
+ * without the matching Basic `Proxy-Authorization` gets 407.
  */
 export class ForwardProxy {
   /** One line per request: `GET http://...` or `CONNECT host:port`. */
   readonly requests: string[] = [];
+  /** The `Proxy-Authorization` header of each CONNECT request, absent ones included. */
+  readonly authorizations: (string | undefined)[] = [];
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   url = '';
+
+  constructor(private readonly credentials?: string) {}
 
   async start(): Promise<this> {
     const server = createServer((incoming, outgoing) => {
@@ -34,6 +39,14 @@ export class ForwardProxy {
     });
     server.on('connect', (incoming, client: Socket) => {
       this.requests.push(`CONNECT ${incoming.url}`);
+      const received = incoming.headers['proxy-authorization'];
+      this.authorizations.push(received);
+      const expected =
+        this.credentials && `Basic ${Buffer.from(this.credentials).toString('base64')}`;
+      if (expected !== undefined && received !== expected) {
+        client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
+        return;
+      }
       const [host, port] = (incoming.url ?? '').split(':');
       if (host !== '127.0.0.1') {
         client.end('HTTP/1.1 403 Forbidden\r\n\r\n');

@@ -179,7 +179,7 @@ describe('HTTP source keys', () => {
     interval: 1h
     tls: { verify: false }
 `);
-    expect(source!.taxii21?.tls?.verify).toBe(false);
+    expect(source!.http?.tls?.verify).toBe(false);
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { createLogger } from '../../src/app/logger.js';
@@ -42,12 +43,17 @@ function serveJson(path: string, body: string | Buffer, etag = true): void {
   server.set(path, { kind: 'body', body, contentType: 'application/json', etag });
 }
 
-/** Serves the CrowdSec fixture feed under `/crowdsec/`. */
+/** Serves the CrowdSec fixture feed, `hashes.csv` included, under `/crowdsec/`. */
 function serveCrowdsec(etag = true): void {
   serveJson('/crowdsec/manifest.json', fixture('crowdsec/manifest.json'), etag);
   for (const uuid of CROWDSEC_EVENTS) {
     serveJson(`/crowdsec/${uuid}.json`, fixture(`crowdsec/${uuid}.json`));
   }
+  serveCsv('/crowdsec/hashes.csv', fixture('crowdsec/hashes.csv'), etag);
+}
+
+function serveCsv(path: string, body: string | Buffer, etag = true): void {
+  server.set(path, { kind: 'body', body, contentType: 'text/csv', etag });
 }
 
 function context(
@@ -99,8 +105,11 @@ function values(result: DataResult): string[] {
   return result.entries.map((entry) => `${entry.type} ${entry.value}`).sort();
 }
 
+/** Paths requested other than the manifest and `hashes.csv`. */
 function eventPaths(): string[] {
-  return server.requests.map((request) => request.path).filter((p) => !p.endsWith('manifest.json'));
+  return server.requests
+    .map((request) => request.path)
+    .filter((p) => !p.endsWith('/manifest.json') && !p.endsWith('/hashes.csv'));
 }
 
 interface TestAttribute {
@@ -179,8 +188,12 @@ describe('misp-feed read', () => {
     const second = await mispFeedKind.read(context('/crowdsec/', stateAfter(first)));
 
     expect(second.kind).toBe('not-modified');
-    expect(server.requests).toHaveLength(1);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/crowdsec/manifest.json',
+      '/crowdsec/hashes.csv',
+    ]);
     expect(server.requests[0]?.ifNoneMatch).toBe(first.etag);
+    expect(server.requests[1]?.ifNoneMatch).toMatch(/^"/);
   });
 
   test('second poll unchanged events', async () => {
@@ -190,7 +203,10 @@ describe('misp-feed read', () => {
 
     const second = asData(await mispFeedKind.read(context('/crowdsec/', stateAfter(first))));
 
-    expect(server.requests.map((r) => r.path)).toEqual(['/crowdsec/manifest.json']);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/crowdsec/manifest.json',
+      '/crowdsec/hashes.csv',
+    ]);
     expect(values(second)).toEqual(values(first));
     expect(mispStats(second).eventsUnchanged).toBe(3);
     expect(mispStats(second).eventsFetched).toBe(0);
@@ -498,6 +514,326 @@ describe('misp-feed read', () => {
     expect(byValue.get('192.0.2.2')?.tlp).toBe('red');
     expect(byValue.get('192.0.2.2')?.labels).toEqual(['apt:x', 'tlp:ex:chr']);
     expect(byValue.get('192.0.2.2')?.events).toEqual([EVENT_A, EVENT_B]);
+  });
+});
+
+/** Returns the `hashes.csv` line of `value` in event `uuid`, in the standard order. */
+function hashLine(uuid: string, value: string): string {
+  return `${createHash('md5').update(value).digest('hex')},${uuid}`;
+}
+
+function cursorEvents(result: DataResult): Record<string, { timestamp: string; hashes?: string }> {
+  return (result.cursor?.[MISP_CURSOR_KEY] as { events: Record<string, { hashes?: string }> })
+    .events as Record<string, { timestamp: string; hashes?: string }>;
+}
+
+/** Serves a feed of EVENT_A (192.0.2.1) and EVENT_B (example domain) with timestamps 100. */
+function serveSmallFeed(): void {
+  serveJson('/feed/manifest.json', manifest({ [EVENT_A]: '100', [EVENT_B]: '100' }), false);
+  serveJson(`/feed/${EVENT_A}.json`, event(EVENT_A, [{ type: 'ip-dst', value: '192.0.2.1' }]));
+  serveJson(`/feed/${EVENT_B}.json`, event(EVENT_B, [{ type: 'domain', value: 'b.example' }]));
+}
+
+describe('misp-feed hashes.csv', () => {
+  test('crowdsec reversed columns checked', async () => {
+    serveCrowdsec();
+
+    const result = asData(await mispFeedKind.read(context('/crowdsec/')));
+    const stats = mispStats(result);
+
+    expect(result.entries).toHaveLength(508);
+    expect(stats.hashesFile).toBe('read');
+    expect(stats.hashesOrder).toBe('event_uuid,md5');
+    expect(stats.hashesLines).toBe(864);
+    expect(stats.hashesInvalidLines).toBe(0);
+    expect(stats.hashesNotInEvent).toBe(0);
+    expect(stats.attributesNotInHashes).toBe(0);
+    expect(result.stats.bytes).toBe(4381 + 616219 + 235243 + 283571 + 60480);
+  });
+
+  test('cursor keeps digests, not hashes', async () => {
+    serveCrowdsec();
+
+    const result = asData(await mispFeedKind.read(context('/crowdsec/')));
+    const events = cursorEvents(result);
+    const cursorText = JSON.stringify(result.cursor);
+
+    for (const uuid of CROWDSEC_EVENTS) expect(events[uuid]?.hashes).toMatch(/^[\w-]{22}$/);
+    const someHash = fixture('crowdsec/hashes.csv').toString().split('\n')[0]!.split(',')[1]!;
+    expect(cursorText).not.toContain(someHash);
+  });
+
+  test('standard order gives the same digests', async () => {
+    serveCrowdsec();
+    const reversed = asData(await mispFeedKind.read(context('/crowdsec/')));
+    const standard = fixture('crowdsec/hashes.csv')
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => line.split(',').reverse().join(','))
+      .join('\n');
+    serveCsv('/crowdsec/hashes.csv', standard);
+
+    const second = asData(await mispFeedKind.read(context('/crowdsec/')));
+
+    expect(mispStats(second).hashesOrder).toBe('md5,event_uuid');
+    expect(mispStats(second).hashesNotInEvent).toBe(0);
+    const digests = (result: DataResult) =>
+      Object.values(cursorEvents(result)).map((cached) => cached.hashes);
+    expect(digests(second)).toEqual(digests(reversed));
+  });
+
+  test('header, CRLF, BOM and blank lines', async () => {
+    serveSmallFeed();
+    serveCsv(
+      '/feed/hashes.csv',
+      `\uFEFFmd5,event_uuid\r\n\r\n${hashLine(EVENT_A, '192.0.2.1')}\r\n${hashLine(EVENT_B, 'b.example')}\r\n\r\n`,
+    );
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+
+    expect(mispStats(result).hashesFile).toBe('read');
+    expect(mispStats(result).hashesLines).toBe(2);
+    expect(mispStats(result).hashesInvalidLines).toBe(0);
+    expect(mispStats(result).attributesNotInHashes).toBe(0);
+  });
+
+  test('malformed lines reported', async () => {
+    serveSmallFeed();
+    serveCsv(
+      '/feed/hashes.csv',
+      [
+        hashLine(EVENT_A, '192.0.2.1'),
+        hashLine(EVENT_B, 'b.example'),
+        hashLine(EVENT_B, 'other.example'),
+        `${EVENT_A};${'0'.repeat(32)}`,
+      ].join('\n'),
+    );
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+    const stats = mispStats(result);
+
+    expect(stats.hashesFile).toBe('read');
+    expect(stats.hashesLines).toBe(3);
+    expect(stats.hashesInvalidLines).toBe(1);
+    expect(stats.hashesInvalidExamples?.[0]?.line).toBe(4);
+    expect(values(result)).toEqual(['domain b.example', 'ipv4 192.0.2.1']);
+  });
+
+  test('malformed file ignored', async () => {
+    serveSmallFeed();
+    serveCsv('/feed/hashes.csv', 'id;value;comment\n1;2;3\n4;5;6\n');
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+    const stats = mispStats(result);
+
+    expect(values(result)).toEqual(['domain b.example', 'ipv4 192.0.2.1']);
+    expect(result.complete).toBe(true);
+    expect(stats.hashesFile).toBe('malformed');
+    expect(stats.hashesProblem).toMatch(/hashes\.csv is not a MISP hashes\.csv: 2 of 2 lines/);
+    expect(cursorEvents(result)[EVENT_A]?.hashes).toBeUndefined();
+  });
+
+  test('HTML hashes.csv ignored', async () => {
+    serveSmallFeed();
+    server.set('/feed/hashes.csv', { kind: 'body', body: '<html>login</html>' });
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+
+    expect(values(result)).toEqual(['domain b.example', 'ipv4 192.0.2.1']);
+    expect(mispStats(result).hashesFile).toBe('malformed');
+    expect(mispStats(result).hashesProblem).toMatch(/HTML page/);
+  });
+
+  test('missing hashes.csv', async () => {
+    serveSmallFeed();
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+
+    expect(mispStats(result).hashesFile).toBe('absent');
+    expect(mispStats(result).hashesProblem).toBeUndefined();
+    expect(values(result)).toEqual(['domain b.example', 'ipv4 192.0.2.1']);
+  });
+
+  test('failed hashes.csv download', async () => {
+    serveSmallFeed();
+    server.set('/feed/hashes.csv', { kind: 'status', status: 500, body: 'broken' });
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+
+    expect(values(result)).toEqual(['domain b.example', 'ipv4 192.0.2.1']);
+    expect(result.complete).toBe(true);
+    expect(mispStats(result).hashesFile).toBe('failed');
+    expect(mispStats(result).hashesProblem).toMatch(/HTTP 500/);
+  });
+
+  test('hashes change, timestamp does not', async () => {
+    serveSmallFeed();
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.1'), hashLine(EVENT_B, 'b.example')].join('\n'),
+    );
+    const first = asData(await mispFeedKind.read(context('/feed/')));
+
+    // The generator rewrote EVENT_B without bumping its timestamp.
+    serveJson(`/feed/${EVENT_B}.json`, event(EVENT_B, [{ type: 'domain', value: 'c.example' }]));
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.1'), hashLine(EVENT_B, 'c.example')].join('\n'),
+    );
+    server.requests.length = 0;
+    const second = asData(await mispFeedKind.read(context('/feed/', stateAfter(first))));
+
+    expect(eventPaths()).toEqual([`/feed/${EVENT_B}.json`]);
+    expect(values(second)).toEqual(['domain c.example', 'ipv4 192.0.2.1']);
+    expect(mispStats(second).eventsHashesChanged).toBe(1);
+    expect(mispStats(second).eventsFetched).toBe(1);
+    expect(mispStats(second).eventsUnchanged).toBe(1);
+    expect(cursorEvents(second)[EVENT_B]?.hashes).not.toBe(cursorEvents(first)[EVENT_B]?.hashes);
+    expect(cursorEvents(second)[EVENT_B]?.timestamp).toBe('100');
+  });
+
+  test('same hashes, no event fetched', async () => {
+    serveSmallFeed();
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.1'), hashLine(EVENT_B, 'b.example')].join('\n'),
+    );
+    const first = asData(await mispFeedKind.read(context('/feed/')));
+
+    // The same set in another line order and column order.
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_B, 'b.example'), hashLine(EVENT_A, '192.0.2.1')]
+        .map((line) => line.split(',').reverse().join(','))
+        .join('\n'),
+    );
+    server.requests.length = 0;
+    const second = asData(await mispFeedKind.read(context('/feed/', stateAfter(first))));
+
+    expect(eventPaths()).toEqual([]);
+    expect(mispStats(second).eventsUnchanged).toBe(2);
+    expect(mispStats(second).eventsHashesChanged).toBe(0);
+  });
+
+  test('manifest 304, hashes.csv changed', async () => {
+    serveJson('/feed/manifest.json', manifest({ [EVENT_A]: '100', [EVENT_B]: '100' }));
+    serveJson(`/feed/${EVENT_A}.json`, event(EVENT_A, [{ type: 'ip-dst', value: '192.0.2.1' }]));
+    serveJson(`/feed/${EVENT_B}.json`, event(EVENT_B, [{ type: 'domain', value: 'b.example' }]));
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.1'), hashLine(EVENT_B, 'b.example')].join('\n'),
+    );
+    const first = asData(await mispFeedKind.read(context('/feed/')));
+
+    serveJson(`/feed/${EVENT_A}.json`, event(EVENT_A, [{ type: 'ip-dst', value: '192.0.2.9' }]));
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.9'), hashLine(EVENT_B, 'b.example')].join('\n'),
+    );
+    server.requests.length = 0;
+    const second = asData(await mispFeedKind.read(context('/feed/', stateAfter(first))));
+
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/feed/manifest.json',
+      '/feed/hashes.csv',
+      '/feed/manifest.json',
+      `/feed/${EVENT_A}.json`,
+    ]);
+    expect(server.requests[0]?.ifNoneMatch).toBe(first.etag);
+    expect(server.requests[2]?.ifNoneMatch).toBeUndefined();
+    expect(values(second)).toEqual(['domain b.example', 'ipv4 192.0.2.9']);
+    expect(mispStats(second).eventsHashesChanged).toBe(1);
+  });
+
+  test('cross-check counts mismatches', async () => {
+    serveJson('/feed/manifest.json', manifest({ [EVENT_A]: '100' }));
+    serveJson(
+      `/feed/${EVENT_A}.json`,
+      event(EVENT_A, [
+        { type: 'ip-dst', value: '192.0.2.1' },
+        { type: 'ip-dst', value: '192.0.2.2' },
+        { type: 'domain|ip', value: 'd.example|192.0.2.3' },
+        { type: 'text', value: 'a note', to_ids: false },
+      ]),
+    );
+    serveCsv(
+      '/feed/hashes.csv',
+      [
+        hashLine(EVENT_A, '192.0.2.1'),
+        // PyMISP lists the parts of a composite value, and attributes without to_ids.
+        hashLine(EVENT_A, 'd.example'),
+        hashLine(EVENT_A, '192.0.2.3'),
+        hashLine(EVENT_A, 'a note'),
+        hashLine(EVENT_A, '198.51.100.77'),
+        hashLine(EVENT_A, '198.51.100.78'),
+      ].join('\n'),
+    );
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+    const stats = mispStats(result);
+
+    expect(values(result)).toEqual([
+      'domain d.example',
+      'ipv4 192.0.2.1',
+      'ipv4 192.0.2.2',
+      'ipv4 192.0.2.3',
+    ]);
+    // 192.0.2.2 is read but not listed; the two 198.51.100.x MD5s match no value.
+    expect(stats.attributesNotInHashes).toBe(1);
+    expect(stats.hashesNotInEvent).toBe(2);
+  });
+
+  test('event missing from hashes.csv', async () => {
+    serveSmallFeed();
+    serveCsv('/feed/hashes.csv', hashLine(EVENT_A, '192.0.2.1'));
+
+    const result = asData(await mispFeedKind.read(context('/feed/')));
+
+    expect(mispStats(result).attributesNotInHashes).toBe(1);
+    expect(mispStats(result).hashesNotInEvent).toBe(0);
+  });
+
+  test('hashes.csv appearing refetches nothing', async () => {
+    serveSmallFeed();
+    const first = asData(await mispFeedKind.read(context('/feed/')));
+    expect(cursorEvents(first)[EVENT_A]?.hashes).toBeUndefined();
+
+    serveCsv(
+      '/feed/hashes.csv',
+      [hashLine(EVENT_A, '192.0.2.1'), hashLine(EVENT_B, 'b.example')].join('\n'),
+    );
+    server.requests.length = 0;
+    const second = asData(await mispFeedKind.read(context('/feed/', stateAfter(first))));
+
+    expect(eventPaths()).toEqual([]);
+    expect(mispStats(second).eventsUnchanged).toBe(2);
+    expect(cursorEvents(second)[EVENT_A]?.hashes).toMatch(/^[\w-]{22}$/);
+  });
+
+  test('crowdsec read from files', async () => {
+    const local = context('/unused/');
+    local.source = { ...local.source, url: new URL('crowdsec/', FIXTURES).href };
+
+    const result = asData(await mispFeedKind.read(local));
+
+    expect(result.entries).toHaveLength(508);
+    expect(mispStats(result).hashesFile).toBe('read');
+    expect(mispStats(result).hashesLines).toBe(864);
+    expect(mispStats(result).attributesNotInHashes).toBe(0);
+  });
+
+  test('hashes.csv change breaks unchanged shortcut', async () => {
+    serveSmallFeed();
+    serveCsv('/feed/hashes.csv', hashLine(EVENT_A, '192.0.2.1'));
+    const first = asData(await mispFeedKind.read(context('/feed/')));
+
+    serveCsv('/feed/hashes.csv', `md5,event_uuid\n${hashLine(EVENT_A, '192.0.2.1')}`);
+    const second = await mispFeedKind.read(
+      context('/feed/', stateAfter(first), undefined, first.bodyDigest),
+    );
+
+    expect(second.kind).toBe('data');
   });
 });
 

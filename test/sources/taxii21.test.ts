@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/app/logger.js';
 import { SOURCE_KINDS, type ReadContext, type ReadResult } from '../../src/sources/index.js';
 import type { Taxii21Settings } from '../../src/sources/index.js';
+import type { HttpSettings } from '../../src/sources/http-client.js';
 import type { SourceSettings } from '../../src/sources/kinds.js';
 
 const TAXII = 'application/taxii+json;version=2.1';
@@ -65,6 +66,7 @@ function indicator(n: number, pattern: string, extra: Record<string, unknown> = 
 function settings(
   server: ScriptedServer,
   overrides: Partial<Taxii21Settings> = {},
+  http: Partial<HttpSettings> = {},
 ): SourceSettings {
   return {
     id: 'upstream',
@@ -79,10 +81,9 @@ function settings(
       collection: { id: COLLECTION },
       limit: 2,
       maxPages: 10,
-      maxRetries: 2,
-      retryDelayMs: 10,
       ...overrides,
     },
+    http: { maxRetries: 2, retryDelayMs: 10, ...http },
   };
 }
 
@@ -271,7 +272,9 @@ describe('taxii21 source', () => {
   it('sends the Authorization header', async () => {
     server.handler = pagedObjects([], added);
 
-    await read(settings(server, { authorization: 'Bearer t0ken' }));
+    await read(
+      settings(server, {}, { authHeader: { name: 'Authorization', value: 'Bearer t0ken' } }),
+    );
 
     expect(server.requests.map((r) => r.authorization)).toEqual(['Bearer t0ken', 'Bearer t0ken']);
   });
@@ -303,7 +306,7 @@ describe('taxii21 source', () => {
         ? { status: 502, body: '' }
         : { status: 200, body: collectionBody };
 
-    await expect(read(settings(server, { maxRetries: 1 }))).rejects.toThrow(
+    await expect(read(settings(server, {}, { maxRetries: 1 }))).rejects.toThrow(
       /objects\/.* failed after 2 attempts: HTTP 502/,
     );
   });
@@ -315,7 +318,7 @@ describe('taxii21 source', () => {
   });
 
   it('retries a refused connection, then names the URL', async () => {
-    const source = settings(server, { apiRootUrl: 'http://127.0.0.1:1/api1/', maxRetries: 1 });
+    const source = settings(server, { apiRootUrl: 'http://127.0.0.1:1/api1/' }, { maxRetries: 1 });
 
     await expect(read(source)).rejects.toThrow(
       /127\.0\.0\.1:1\/api1\/collections\/.* failed after 2 attempts/,
@@ -416,10 +419,14 @@ describe('taxii21 source configuration', () => {
       discoveryUrl: 'http://127.0.0.1:9/taxii2/',
       apiRootUrl: undefined,
       collection: { title: 'Intel' },
-      authorization: `Basic ${Buffer.from('alice:s3cret').toString('base64')}`,
-      tls: undefined,
       limit: 1000,
       maxPages: 100,
+    });
+    expect(source.http).toEqual({
+      authHeader: {
+        name: 'Authorization',
+        value: `Basic ${Buffer.from('alice:s3cret').toString('base64')}`,
+      },
       maxRetries: 3,
       retryDelayMs: 1000,
     });
@@ -451,7 +458,7 @@ describe('taxii21 source configuration', () => {
       expect.arrayContaining([
         expect.stringMatching(/unknown key "valueType"/),
         expect.stringMatching(/set exactly one of collectionId or collectionTitle/),
-        expect.stringMatching(/auth: type must be one of "basic", "bearer"/),
+        expect.stringMatching(/auth: type must be one of "basic", "bearer", "header"/),
       ]),
     );
   });
