@@ -144,7 +144,16 @@ export function renderCatalogueTable(): string {
   ].join('\n');
 }
 
+/** Value descriptions of the kinds that read STIX or MISP data, for the table. */
+const STRUCTURED_VALUES: Record<string, string> = {
+  'misp-feed': 'to_ids attributes of the changed events',
+  taxii21: 'STIX objects as they are, simple indicator patterns as values',
+  'stix-bundle': 'STIX objects as they are, simple indicator patterns as values',
+};
+
 function describeParse(source: CatalogueSource): string {
+  const structured = STRUCTURED_VALUES[source.kind];
+  if (structured !== undefined) return structured;
   if (typeof source.preset === 'string') {
     return source.output === undefined
       ? `preset ${source.preset}`

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,7 +22,12 @@ alias: sample
 title: Sample
 sources:
 `;
-const ENV = { CROWDSEC_USERNAME: 'machine', CROWDSEC_PASSWORD: 'secret' };
+const ENV = {
+  CROWDSEC_USERNAME: 'machine',
+  CROWDSEC_PASSWORD: 'secret',
+  BAMBENEK_USERNAME: 'subscriber',
+  BAMBENEK_PASSWORD: 'secret',
+};
 const dirs: string[] = [];
 
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -62,6 +67,32 @@ function reference(entry: CatalogueEntry): string {
 describe('catalogue entries', () => {
   test('at least 25', () => {
     expect(CATALOGUE.length).toBeGreaterThanOrEqual(25);
+  });
+
+  test('retired feeds absent', () => {
+    const urls = CATALOGUE.map((entry) => entry.source.url).join('\n');
+    // ZeuS Tracker, Ransomware Tracker, AlienVault reputation, hailataxii,
+    // the SSLBL IP list and Spamhaus EDROP no longer publish.
+    for (const retired of [
+      'zeustracker',
+      'ransomwaretracker',
+      'reputation.alienvault.com',
+      'hailataxii',
+      'sslipblacklist',
+      'edrop',
+    ]) {
+      expect(urls).not.toContain(retired);
+    }
+  });
+
+  test('well-known feeds present', () => {
+    const kinds = new Map(CATALOGUE.map((entry) => [entry.name, entry.source.kind]));
+    expect(kinds.get('spamhaus-drop-json')).toBe('json');
+    expect(kinds.get('bambenek-c2-ips')).toBe('csv');
+    expect(kinds.get('circl-osint')).toBe('misp-feed');
+    expect(kinds.get('botvrij-osint')).toBe('misp-feed');
+    expect(kinds.get('mitre-attack-taxii')).toBe('taxii21');
+    expect(kinds.get('mitre-attack-bundle')).toBe('stix-bundle');
   });
 
   test('names unique and plain', () => {
@@ -174,7 +205,9 @@ describe('catalogue fixtures', () => {
     async (_name, entry) => {
       const [configured] = load(reference(entry));
       const fixture = new URL(entry.fixture!, FIXTURES);
-      expect(readFileSync(fixture).length).toBeGreaterThan(0);
+      // A MISP feed is a directory with its manifest.
+      const sample = statSync(fixture).isDirectory() ? new URL('manifest.json', fixture) : fixture;
+      expect(readFileSync(sample).length).toBeGreaterThan(0);
       const json = configured!.json && { ...configured!.json, versionUrl: undefined };
       const result = await SOURCE_KINDS[configured!.kind]!.read({
         source: { ...configured!, url: pathToFileURL(fixture.pathname).href, json },
