@@ -44,7 +44,27 @@ async function serve(location, pageSize) {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   process.send({ port: server.address().port });
+  // The parent requests the CPU time used so far, to report the server's
+  // cost per page apart from the client's and from other load on the machine.
+  process.on('message', (message) => {
+    if (message === 'cpu-usage') process.send({ cpuUsage: process.cpuUsage() });
+  });
   process.on('disconnect', () => process.exit(0));
+}
+
+/** Returns the CPU time in ms (user plus system) that the server process has used. */
+async function serverCpuMs(child) {
+  const reply = new Promise((resolve) => {
+    const listener = (message) => {
+      if (message?.cpuUsage === undefined) return;
+      child.off('message', listener);
+      resolve(message.cpuUsage);
+    };
+    child.on('message', listener);
+  });
+  child.send('cpu-usage');
+  const usage = await reply;
+  return (usage.user + usage.system) / 1000;
 }
 
 async function measure() {
@@ -140,7 +160,9 @@ async function measure() {
   const { request } = await import('undici');
   const undiciLatencies = [];
   let undiciFetched = 0;
+  let pages = 0;
   url = base;
+  const cpuBefore = await serverCpuMs(child);
   started = performance.now();
   for (;;) {
     const pageStarted = performance.now();
@@ -150,10 +172,12 @@ async function measure() {
     const envelope = JSON.parse(await response.body.text());
     undiciLatencies.push(performance.now() - pageStarted);
     undiciFetched += envelope.objects?.length ?? 0;
+    pages++;
     if (!envelope.more) break;
     url = `${base}&next=${encodeURIComponent(envelope.next)}`;
   }
   const undiciSeconds = (performance.now() - started) / 1000;
+  const serverCpuPerPage = ((await serverCpuMs(child)) - cpuBefore) / pages;
   if (undiciFetched !== count) throw new Error(`TAXII read ${undiciFetched} of ${count}`);
 
   child.disconnect();
@@ -175,6 +199,7 @@ async function measure() {
         ).toFixed(1),
       ),
       pageP95Ms: Number(percentile(undiciLatencies, 95).toFixed(1)),
+      serverCpuMsPerPage: Number(serverCpuPerPage.toFixed(2)),
     })}\n`,
   );
   process.exit(0);

@@ -14,7 +14,7 @@ import {
 } from '../processing/index.js';
 import type { SightingAttributes } from '../store/index.js';
 import type { SourceEntry } from './kinds.js';
-import { compileExtract, type InvalidExample } from './text-list.js';
+import { compileExtract, SeenValues, type InvalidExample } from './text-list.js';
 
 /** A column of a CSV body: its header or `fields` name, or its 1-based position. */
 export type CsvColumnRef = string | number;
@@ -171,12 +171,13 @@ export function looksLikeHtml(start: string): boolean {
  * invalid and duplicate values with a few invalid examples.
  */
 export class EntryCollector {
-  readonly entries: SourceEntry[] = [];
+  /** The values kept since the last `take`. */
+  entries: SourceEntry[] = [];
   valid = 0;
   invalid = 0;
   duplicates = 0;
   readonly invalidExamples: InvalidExample[] = [];
-  private readonly seen = new Set<string>();
+  private readonly seen = new SeenValues();
 
   constructor(private readonly maxExamples = 5) {}
 
@@ -197,18 +198,23 @@ export class EntryCollector {
       this.reject(line, context, result.reason);
       return;
     }
-    const key = `${result.type} ${result.value}`;
-    if (this.seen.has(key)) {
+    if (!this.seen.add(result.type, result.value)) {
       this.duplicates += 1;
       return;
     }
-    this.seen.add(key);
     this.valid += 1;
     this.entries.push(
       attributes === undefined
         ? { type: result.type, value: result.value }
         : { type: result.type, value: result.value, attributes },
     );
+  }
+
+  /** Returns the values kept since the last `take`. */
+  take(): SourceEntry[] {
+    const batch = this.entries;
+    this.entries = [];
+    return batch;
   }
 
   /** Counts one invalid value or unreadable record. */
@@ -783,6 +789,17 @@ function skipMatches(rule: ResolvedSkip, fields: string[]): boolean {
   return rule.matches !== undefined && rule.matches.matcher(cell).find();
 }
 
+/** The minimum number of entries in each batch of `streamCsv` but the last. */
+const ENTRY_BATCH_SIZE = 1000;
+
+/** A CSV body parsed while it is read. */
+export interface CsvStream {
+  /** The entries in body order, each canonical value once. Iterate once. */
+  batches: AsyncGenerator<SourceEntry[]>;
+  /** Returns the counts so far, which are final once `batches` has ended. */
+  stats: () => CsvStats;
+}
+
 /**
  * Parses a CSV body into canonical values from the configured columns.
  * Parsing stops early, with `looksLikeHtml` or `headerProblem` set, when
@@ -792,24 +809,47 @@ export async function parseCsv(
   input: AsyncIterable<Buffer | string> | Buffer | string,
   settings: CsvSettings,
 ): Promise<CsvResult> {
+  const parsed = streamCsv(input, settings);
+  const entries: SourceEntry[] = [];
+  for await (const batch of parsed.batches) {
+    for (const entry of batch) entries.push(entry);
+  }
+  return { entries, stats: parsed.stats() };
+}
+
+/**
+ * Parses a CSV body as `parseCsv` does, but hands the entries on in batches
+ * while the input is read, so only one batch of entries is held at a time.
+ * The set of values seen, which finds duplicates, still grows with the body.
+ */
+export function streamCsv(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  settings: CsvSettings,
+): CsvStream {
   const reader = new CsvRowReader(settings);
   const tokenizer = new CsvTokenizer(settings.delimiter, settings.comment, (record) =>
     reader.record(record),
   );
-  let sniffed = '';
-  for await (const text of decodeText(input)) {
-    if (sniffed.length < HTML_SNIFF_LENGTH) {
-      sniffed += text.slice(0, HTML_SNIFF_LENGTH - sniffed.length);
-      if (looksLikeHtml(sniffed)) {
-        reader.stats.looksLikeHtml = true;
-        return reader.result(0);
+  let lines = 0;
+  async function* batches(): AsyncGenerator<SourceEntry[]> {
+    let sniffed = '';
+    for await (const text of decodeText(input)) {
+      if (sniffed.length < HTML_SNIFF_LENGTH) {
+        sniffed += text.slice(0, HTML_SNIFF_LENGTH - sniffed.length);
+        if (looksLikeHtml(sniffed)) {
+          reader.stats.looksLikeHtml = true;
+          return;
+        }
       }
+      tokenizer.write(text);
+      if (reader.stopped) break;
+      if (reader.collector.entries.length >= ENTRY_BATCH_SIZE) yield reader.collector.take();
     }
-    tokenizer.write(text);
-    if (reader.stopped) return reader.result(tokenizer.lines());
+    if (!reader.stopped) tokenizer.end();
+    lines = tokenizer.lines();
+    if (reader.collector.entries.length > 0) yield reader.collector.take();
   }
-  tokenizer.end();
-  return reader.result(tokenizer.lines());
+  return { batches: batches(), stats: () => reader.result(lines).stats };
 }
 
 /** Decides whether a parsed CSV body is a plausible snapshot of the feed. */

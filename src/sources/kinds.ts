@@ -2,15 +2,15 @@ import type { Logger } from 'pino';
 import { manualKind, type ManualSettings } from './manual.js';
 import type { ValueType } from '../processing/index.js';
 import type { ObjectVersionInput, SightingAttributes, SourceState } from '../store/index.js';
-import { judgeCsv, parseCsv, type CsvSettings } from './csv.js';
+import { judgeCsv, streamCsv, type CsvSettings } from './csv.js';
 import { readDirectory, type DirectorySettings } from './directory.js';
 import type { HttpSettings } from './http-client.js';
-import { readWholeList } from './whole-list.js';
+import { readWholeListStream } from './whole-list.js';
 import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
 import { readJsonSource, type JsonSettings } from './json.js';
-import { judgeBody, parseTextList, type InvalidExample } from './text-list.js';
+import { judgeBody, streamTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
 /** One indicator value read from a source. */
@@ -127,75 +127,143 @@ export type ReadResult =
        * value missing from it is withdrawn at once.
        */
       authoritative?: boolean;
+    }
+  | {
+      /**
+       * A whole list parsed while it is read, so that it is never held in
+       * memory whole. Only `SourceKind.readStream` returns it.
+       */
+      kind: 'stream';
+      /** The entries in list order, each canonical value once. Iterate once. */
+      batches: AsyncIterable<SourceEntry[]>;
+      /**
+       * Returns the read's stats and objects. Call it after `batches` ended.
+       * Throws `SourceRejectedError` when the whole body turned out unusable.
+       */
+      end: () => { stats: ReadStats; objects: ObjectVersionInput[] };
+      /** Removes the body's temporary file. Call it once, whether or not `batches` was read. */
+      close: () => Promise<void>;
+      etag?: string;
+      lastModified?: string;
+      bodyDigest: string;
+      /** A whole list is complete: a value missing from it has left the source. */
+      complete: true;
     };
 
 /**
  * A kind of source. `read` fetches and parses; it throws to fail the poll
  * (a `SourceRejectedError` when the body arrived but is unusable), and it
- * never writes to the store.
+ * never writes to the store. It never returns a `stream` result.
  */
 export interface SourceKind {
   read(context: ReadContext): Promise<ReadResult>;
+  /** Reads as `read` does but may return a `stream` result. Polls call it when a kind has it. */
+  readStream?(context: ReadContext): Promise<ReadResult>;
+}
+
+/** Reads a `stream` result whole into a `data` result; other results are returned as they are. */
+export async function collectStream(result: ReadResult): Promise<ReadResult> {
+  if (result.kind === 'unchanged') {
+    const { parse } = result;
+    return { ...result, parse: async () => collectStream(await parse()) };
+  }
+  if (result.kind !== 'stream') return result;
+  try {
+    const entries: SourceEntry[] = [];
+    for await (const batch of result.batches) {
+      for (const entry of batch) entries.push(entry);
+    }
+    const { stats, objects } = result.end();
+    return {
+      kind: 'data',
+      entries,
+      objects,
+      stats,
+      etag: result.etag,
+      lastModified: result.lastModified,
+      bodyDigest: result.bodyDigest,
+      complete: true,
+    };
+  } finally {
+    await result.close();
+  }
 }
 
 // Defined in its own module, so that kind modules can import it without an import cycle.
 export { SourceRejectedError };
 
-const textList: SourceKind = {
-  read(context) {
-    const { source } = context;
-    return readWholeList(context, async (body) => {
-      const parsed = await parseTextList(body, {
-        valueType: source.valueType,
-        extract: source.extract,
-        maxInvalidExamples: 5,
-      });
-      const { stats } = parsed;
-      const judgement = judgeBody(stats);
-      if (!judgement.ok) return { ok: false, reason: judgement.reason };
-      return {
-        ok: true,
-        entries: parsed.entries,
-        stats: {
-          lines: stats.lines,
-          comments: stats.comments,
-          blank: stats.blank,
-          unmatched: stats.unmatched,
-          valid: stats.valid,
-          invalid: stats.invalid,
-          duplicates: stats.duplicates,
-          invalidExamples: stats.invalidExamples,
-        },
-      };
+/** Reads a text list as a stream of batches. */
+function readTextListStream(context: ReadContext): Promise<ReadResult> {
+  const { source } = context;
+  return readWholeListStream(context, (body) => {
+    const parsed = streamTextList(body, {
+      valueType: source.valueType,
+      extract: source.extract,
+      maxInvalidExamples: 5,
     });
-  },
+    return {
+      batches: parsed.batches,
+      end: () => {
+        const { stats } = parsed;
+        const judgement = judgeBody(stats);
+        if (!judgement.ok) return judgement;
+        return {
+          ok: true,
+          stats: {
+            lines: stats.lines,
+            comments: stats.comments,
+            blank: stats.blank,
+            unmatched: stats.unmatched,
+            valid: stats.valid,
+            invalid: stats.invalid,
+            duplicates: stats.duplicates,
+            invalidExamples: stats.invalidExamples,
+          },
+        };
+      },
+    };
+  });
+}
+
+const textList: SourceKind = {
+  read: async (context) => collectStream(await readTextListStream(context)),
+  readStream: readTextListStream,
 };
 
+/** Reads a CSV body as a stream of batches. */
+function readCsvStream(context: ReadContext): Promise<ReadResult> {
+  const settings = context.source.csv;
+  if (!settings) throw new Error(`source ${context.source.id} has kind csv but no csv settings`);
+  return readWholeListStream(context, (body) => {
+    const parsed = streamCsv(body, settings);
+    return {
+      batches: parsed.batches,
+      end: () => {
+        const stats = parsed.stats();
+        const judgement = judgeCsv(stats);
+        if (!judgement.ok) return judgement;
+        return {
+          ok: true,
+          stats: {
+            lines: stats.lines,
+            comments: stats.comments,
+            blank: stats.blank,
+            skipped: stats.skipped,
+            valid: stats.valid,
+            invalid: stats.invalid,
+            duplicates: stats.duplicates,
+            invalidAttributes: stats.invalidAttributes,
+            invalidExamples: stats.invalidExamples,
+          },
+        };
+      },
+    };
+  });
+}
+
 const csv: SourceKind = {
-  read(context) {
-    const settings = context.source.csv;
-    if (!settings) throw new Error(`source ${context.source.id} has kind csv but no csv settings`);
-    return readWholeList(context, async (body) => {
-      const { entries, stats } = await parseCsv(body, settings);
-      const judgement = judgeCsv(stats);
-      if (!judgement.ok) return judgement;
-      return {
-        ok: true,
-        entries,
-        stats: {
-          lines: stats.lines,
-          comments: stats.comments,
-          blank: stats.blank,
-          skipped: stats.skipped,
-          valid: stats.valid,
-          invalid: stats.invalid,
-          duplicates: stats.duplicates,
-          invalidAttributes: stats.invalidAttributes,
-          invalidExamples: stats.invalidExamples,
-        },
-      };
-    });
-  },
+  read: async (context) => collectStream(await readCsvStream(context)),
+  readStream: readCsvStream,
 };
 
 const json: SourceKind = { read: readJsonSource };

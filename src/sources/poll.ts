@@ -18,8 +18,15 @@ import {
   toStoredVersion,
   type TlpLevel,
 } from '../stix/index.js';
-import type { SightingInput, SourceState, Store } from '../store/index.js';
-import { SOURCE_KINDS, type ReadStats, type SourceEntry, type SourceSettings } from './kinds.js';
+import type { ObjectVersionInput, SightingInput, SourceState, Store } from '../store/index.js';
+import {
+  collectStream,
+  SOURCE_KINDS,
+  type ReadResult,
+  type ReadStats,
+  type SourceEntry,
+  type SourceSettings,
+} from './kinds.js';
 
 /** What a poll needs to know about its source; the collection config provides it. */
 export interface PollSource extends SourceSettings {
@@ -140,9 +147,10 @@ function defaultNowMicros(): number {
 }
 
 /**
- * Polls one source into its collection. The store applies the result in one
- * step, so a failure at any point (fetch, parse, judgement, a crash) leaves
- * the collection as it was. A failed poll changes only the source's last
+ * Polls one source into its collection. A kind with `readStream` (text
+ * lists, CSV) is parsed while the store stages its batches. The store
+ * applies the result in one step, so a failure at any point (fetch, parse,
+ * judgement, a crash) leaves the collection as it was. A failed poll changes only the source's last
  * report; its validators and cursor stay, so the next poll fetches again.
  */
 export async function pollSource(
@@ -172,7 +180,7 @@ export async function pollSource(
     const fingerprint = pollFingerprint(processing, source);
     const shortcut =
       source.role === 'allow-list' ? undefined : unchangedShortcut(previous, fingerprint);
-    let read = await kind.read({
+    let read = await (kind.readStream ?? kind.read).call(kind, {
       source,
       previous,
       userAgent: deps.userAgent,
@@ -242,159 +250,31 @@ export async function pollSource(
       log.info({ durationMs: report.durationMs }, 'poll found the source unchanged');
       return report;
     }
-    Object.assign(report, result.stats, { objectsRead: result.objects.length });
     if (source.role === 'allow-list') {
-      return await applyAllowList(deps, processing, source, result, previous, report, {
+      const collected = await collectStream(result);
+      if (collected.kind !== 'data') throw new Error(`collecting the list gave ${collected.kind}`);
+      Object.assign(report, collected.stats, { objectsRead: collected.objects.length });
+      return await applyAllowList(deps, processing, source, collected, previous, report, {
         startedMicros,
         elapsed,
         log,
       });
     }
-
-    // Guards and allow-list run before storing: refused and allowed values
-    // never become sightings, and split networks are stored as their remainders.
-    const screenCounts = emptyScreenCounts();
-    const entries = processing.screen.filter<SourceEntry>(
-      result.entries,
-      screenCounts,
-      (original, part) =>
-        original.attributes === undefined ? part : { ...part, attributes: original.attributes },
-    );
-    Object.assign(report, {
-      allowListed: screenCounts.allowListed,
-      split: screenCounts.split,
-      refused: nonZeroRefused(screenCounts),
-      screenExamples: screenCounts.examples,
-    });
-
-    // A complete poll whose valid count fell too far is held: it may be a
-    // truncated or broken list, so it withdraws nothing.
-    const previousValid = previous?.lastValidCount;
-    // An authoritative list (the analysts' own entries) is the truth even when it shrinks or empties.
-    const authoritative = result.authoritative === true;
-    const plausible =
-      authoritative ||
-      !result.complete ||
-      previousValid === undefined ||
-      result.stats.valid >= previousValid * (1 - processing.withdrawal.maxDrop);
-    report.plausible = plausible;
-    const withdraws = result.complete && plausible && (result.stats.valid > 0 || authoritative);
-
-    const marking = tlpMarking(source.tlp);
-    // Indicators refer to the marking of each TLP that a value's attributes name.
-    const attributeTlps = new Set<TlpLevel>();
-    const sightings: SightingInput[] = entries.map((entry) => {
-      const sighting: SightingInput = {
-        valueType: entry.type,
-        value: entry.value,
-        indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
-      };
-      if (entry.attributes !== undefined) {
-        sighting.attributes = entry.attributes;
-        if (entry.attributes.tlp !== undefined) attributeTlps.add(entry.attributes.tlp);
-      }
-      return sighting;
-    });
-    const extraObjects = [...result.objects];
-    if (sightings.length > 0) {
-      extraObjects.push(buildIdentity({ collectionId, sourceId: source.id, name: source.name }));
-      extraObjects.push(toStoredVersion(marking.json));
-      for (const tlp of attributeTlps) {
-        if (tlp !== source.tlp) extraObjects.push(toStoredVersion(tlpMarking(tlp).json));
-      }
+    const list = asStream(result);
+    try {
+      return await applyList(deps, collectionId, source, list, {
+        processing,
+        fingerprint,
+        previous,
+        report,
+        startedMicros,
+        elapsed,
+        log,
+        now,
+      });
+    } finally {
+      await list.close();
     }
-
-    const newState: SourceState = {
-      collectionId,
-      sourceId: source.id,
-      etag: plausible ? result.etag : previous?.etag,
-      lastModified: plausible ? result.lastModified : previous?.lastModified,
-      lastSuccessAt: startedMicros,
-      lastValidCount: plausible ? result.stats.valid : previousValid,
-      cursor:
-        withdraws && result.bodyDigest !== undefined
-          ? withUnchanged(
-              result.cursor ?? previous?.cursor,
-              fingerprint,
-              result.bodyDigest,
-              startedMicros,
-            )
-          : withUnchanged(result.cursor ?? previous?.cursor, undefined, undefined, startedMicros),
-    };
-    const buildVersion = (change: Parameters<typeof buildHubVersion>[0]) =>
-      buildHubVersion(change, processing.versions);
-    const applied = await deps.store.applyPoll({
-      collectionId,
-      sourceId: source.id,
-      seenAt: startedMicros,
-      sightings,
-      buildIndicator: (sighting) =>
-        buildVersion({
-          kind: 'created',
-          ...sighting,
-          at: startedMicros,
-          sightings: [
-            {
-              sourceId: source.id,
-              indicatorId: sighting.indicatorId,
-              firstSeen: startedMicros,
-              lastSeen: startedMicros,
-              missed: 0,
-              creator: true,
-              ...(sighting.attributes === undefined ? {} : { attributes: sighting.attributes }),
-            },
-          ],
-        }),
-      buildVersion,
-      missing: withdraws
-        ? { withdrawAfter: authoritative ? 1 : processing.withdrawal.missesBeforeWithdrawal }
-        : undefined,
-      extraObjects,
-      // Counts are known only once the poll is applied; the final report replaces this one below.
-      state: { ...newState, lastReport: { ...report, outcome: 'applied', durationMs: elapsed() } },
-    });
-    const aged = await processing.age(deps.store, now());
-
-    Object.assign(report, {
-      outcome: 'applied',
-      durationMs: elapsed(),
-      created: applied.created,
-      refreshed: applied.refreshed,
-      reactivated: applied.reactivated ?? 0,
-      missed: applied.missed ?? 0,
-      withdrawn: applied.withdrawn ?? 0,
-      merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
-      expired: aged?.expired ?? 0,
-      objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
-      conflicts: applied.objects.conflicts.length,
-    });
-    if (!plausible) {
-      log.warn(
-        {
-          count: report.valid,
-          previousCount: previousValid,
-          maxDrop: processing.withdrawal.maxDrop,
-        },
-        'poll held as implausible: its valid count fell too far, so it withdraws nothing',
-      );
-    }
-    await deps.store.putSourceState({ ...newState, lastReport: { ...report } });
-    log.info(
-      {
-        durationMs: report.durationMs,
-        count: report.valid,
-        created: report.created,
-        refreshed: report.refreshed,
-        withdrawn: report.withdrawn,
-        expired: report.expired,
-        allowListed: report.allowListed,
-        refused: report.refused,
-        invalid: report.invalid,
-        objectsAdded: report.objectsAdded,
-      },
-      'poll applied',
-    );
-    return report;
   } catch (error) {
     report.outcome = 'failed';
     report.durationMs = elapsed();
@@ -409,6 +289,239 @@ export async function pollSource(
     });
     return report;
   }
+}
+
+async function* oneBatch(entries: SourceEntry[]): AsyncGenerator<SourceEntry[]> {
+  yield entries;
+}
+
+/** A read list as batches of entries, whichever shape the kind returned it in. */
+interface ListStream {
+  batches: AsyncIterable<SourceEntry[]>;
+  /** Returns the stats and objects, or throws when the body is unusable. Call it after `batches` ended. */
+  end: () => { stats: ReadStats; objects: ObjectVersionInput[] };
+  close: () => Promise<void>;
+  etag?: string;
+  lastModified?: string;
+  cursor?: Record<string, unknown>;
+  bodyDigest?: string;
+  complete: boolean;
+  authoritative: boolean;
+}
+
+/** Returns a `data` or `stream` read result as a stream of batches. */
+function asStream(result: Extract<ReadResult, { kind: 'data' | 'stream' }>): ListStream {
+  const { etag, lastModified, bodyDigest, complete } = result;
+  if (result.kind === 'stream') {
+    const { batches, end, close } = result;
+    return { batches, end, close, etag, lastModified, bodyDigest, complete, authoritative: false };
+  }
+  const { entries, stats, objects } = result;
+  return {
+    batches: oneBatch(entries),
+    end: () => ({ stats, objects }),
+    close: async () => {},
+    etag,
+    lastModified,
+    cursor: result.cursor,
+    bodyDigest,
+    complete,
+    authoritative: result.authoritative === true,
+  };
+}
+
+/** Poll state that `pollSource` passes on to `applyList`. */
+interface ListPoll {
+  processing: CollectionProcessing;
+  fingerprint: string;
+  previous: SourceState | undefined;
+  report: PollReport;
+  startedMicros: number;
+  elapsed: () => number;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * Applies a read blocklist: screens each batch as the store takes it, then,
+ * once the list has ended, judges the poll's plausibility and hands the
+ * store what depends on the whole list. The store applies all of it at once.
+ */
+async function applyList(
+  deps: PollDeps,
+  collectionId: string,
+  source: PollSource,
+  list: ListStream,
+  poll: ListPoll,
+): Promise<PollReport> {
+  const { processing, previous, report, startedMicros, elapsed, log } = poll;
+
+  // Guards and allow-list run before storing: refused and allowed values
+  // never become sightings, and split networks are stored as their remainders.
+  const screenCounts = emptyScreenCounts();
+  // Indicators refer to the marking of each TLP that a value's attributes name.
+  const attributeTlps = new Set<TlpLevel>();
+  let listed = 0;
+  async function* screened(): AsyncGenerator<SightingInput[]> {
+    for await (const batch of list.batches) {
+      const entries = processing.screen.filter<SourceEntry>(
+        batch,
+        screenCounts,
+        (original, part) =>
+          original.attributes === undefined ? part : { ...part, attributes: original.attributes },
+      );
+      listed += entries.length;
+      yield entries.map((entry) => toSighting(collectionId, entry, attributeTlps));
+    }
+  }
+
+  // `complete` sets these once the list has ended.
+  let newState: SourceState | undefined;
+  let plausible = true;
+  const previousValid = previous?.lastValidCount;
+  const complete = () => {
+    const { stats, objects } = list.end();
+    Object.assign(report, stats, { objectsRead: objects.length });
+    Object.assign(report, {
+      allowListed: screenCounts.allowListed,
+      split: screenCounts.split,
+      refused: nonZeroRefused(screenCounts),
+      screenExamples: screenCounts.examples,
+    });
+
+    // A complete poll whose valid count fell too far is held: it may be a
+    // truncated or broken list, so it withdraws nothing. An authoritative
+    // list (the analysts' own entries) is the truth even when it shrinks or empties.
+    plausible =
+      list.authoritative ||
+      !list.complete ||
+      previousValid === undefined ||
+      stats.valid >= previousValid * (1 - processing.withdrawal.maxDrop);
+    report.plausible = plausible;
+    const withdraws = list.complete && plausible && (stats.valid > 0 || list.authoritative);
+
+    const extraObjects = [...objects];
+    if (listed > 0) {
+      extraObjects.push(buildIdentity({ collectionId, sourceId: source.id, name: source.name }));
+      extraObjects.push(toStoredVersion(tlpMarking(source.tlp).json));
+      for (const tlp of attributeTlps) {
+        if (tlp !== source.tlp) extraObjects.push(toStoredVersion(tlpMarking(tlp).json));
+      }
+    }
+
+    const cursor = list.cursor ?? previous?.cursor;
+    newState = {
+      collectionId,
+      sourceId: source.id,
+      etag: plausible ? list.etag : previous?.etag,
+      lastModified: plausible ? list.lastModified : previous?.lastModified,
+      lastSuccessAt: startedMicros,
+      lastValidCount: plausible ? stats.valid : previousValid,
+      cursor:
+        withdraws && list.bodyDigest !== undefined
+          ? withUnchanged(cursor, poll.fingerprint, list.bodyDigest, startedMicros)
+          : withUnchanged(cursor, undefined, undefined, startedMicros),
+    };
+    return {
+      extraObjects,
+      missing: withdraws
+        ? {
+            withdrawAfter: list.authoritative ? 1 : processing.withdrawal.missesBeforeWithdrawal,
+          }
+        : undefined,
+      // Counts are known only once the poll is applied; the final report replaces this one below.
+      state: { ...newState, lastReport: { ...report, outcome: 'applied', durationMs: elapsed() } },
+    };
+  };
+
+  const buildVersion = (change: Parameters<typeof buildHubVersion>[0]) =>
+    buildHubVersion(change, processing.versions);
+  const applied = await deps.store.applyPoll({
+    collectionId,
+    sourceId: source.id,
+    seenAt: startedMicros,
+    sightings: screened(),
+    buildIndicator: (sighting) =>
+      buildVersion({
+        kind: 'created',
+        ...sighting,
+        at: startedMicros,
+        sightings: [
+          {
+            sourceId: source.id,
+            indicatorId: sighting.indicatorId,
+            firstSeen: startedMicros,
+            lastSeen: startedMicros,
+            missed: 0,
+            creator: true,
+            ...(sighting.attributes === undefined ? {} : { attributes: sighting.attributes }),
+          },
+        ],
+      }),
+    buildVersion,
+    complete,
+  });
+  if (newState === undefined) throw new Error('the store applied the poll without completing it');
+  const aged = await processing.age(deps.store, poll.now());
+
+  Object.assign(report, {
+    outcome: 'applied',
+    durationMs: elapsed(),
+    created: applied.created,
+    refreshed: applied.refreshed,
+    reactivated: applied.reactivated ?? 0,
+    missed: applied.missed ?? 0,
+    withdrawn: applied.withdrawn ?? 0,
+    merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
+    expired: aged?.expired ?? 0,
+    objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
+    conflicts: applied.objects.conflicts.length,
+  });
+  if (!plausible) {
+    log.warn(
+      {
+        count: report.valid,
+        previousCount: previousValid,
+        maxDrop: processing.withdrawal.maxDrop,
+      },
+      'poll held as implausible: its valid count fell too far, so it withdraws nothing',
+    );
+  }
+  await deps.store.putSourceState({ ...newState, lastReport: { ...report } });
+  log.info(
+    {
+      durationMs: report.durationMs,
+      count: report.valid,
+      created: report.created,
+      refreshed: report.refreshed,
+      withdrawn: report.withdrawn,
+      expired: report.expired,
+      allowListed: report.allowListed,
+      refused: report.refused,
+      invalid: report.invalid,
+      objectsAdded: report.objectsAdded,
+    },
+    'poll applied',
+  );
+  return report;
+}
+
+/** Builds the sighting of one screened entry and notes the TLP its attributes name. */
+function toSighting(
+  collectionId: string,
+  entry: SourceEntry,
+  attributeTlps: Set<TlpLevel>,
+): SightingInput {
+  const sighting: SightingInput = {
+    valueType: entry.type,
+    value: entry.value,
+    indicatorId: indicatorId(collectionId, patternFor(entry.type, entry.value)),
+  };
+  if (entry.attributes !== undefined) {
+    sighting.attributes = entry.attributes;
+    if (entry.attributes.tlp !== undefined) attributeTlps.add(entry.attributes.tlp);
+  }
+  return sighting;
 }
 
 /** The previous state with only the report to be replaced: validators and cursor stay. */

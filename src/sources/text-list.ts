@@ -68,6 +68,17 @@ export const MAX_LINE_LENGTH = 65536;
 /** A comment after a value starts with whitespace, then `#` or `;` (Spamhaus: `1.2.3.0/24 ; SBL123`). */
 const TRAILING_COMMENT = /\s[#;]/;
 
+/** The minimum number of entries in each batch of `streamTextList` but the last. */
+const ENTRY_BATCH_SIZE = 1000;
+
+/** A text list parsed while it is read. */
+export interface TextListStream {
+  /** The entries in list order, each canonical value once. Iterate once. */
+  batches: AsyncGenerator<TextListEntry[]>;
+  /** The counts so far, which are final once `batches` has ended. */
+  stats: TextListStats;
+}
+
 /**
  * Parses a plain-text indicator list line by line. Input may arrive in
  * chunks split anywhere, even inside a UTF-8 sequence or a CRLF. Whole-line
@@ -83,7 +94,32 @@ export async function parseTextList(
   input: AsyncIterable<Buffer | string> | Buffer | string,
   options: TextListOptions = {},
 ): Promise<TextListResult> {
+  const parsed = streamTextList(input, options);
+  const entries: TextListEntry[] = [];
+  for await (const batch of parsed.batches) {
+    for (const entry of batch) entries.push(entry);
+  }
+  return { entries, stats: parsed.stats };
+}
+
+/**
+ * Parses a text list as `parseTextList` does, but hands the entries on in
+ * batches while the input is read, so only one batch of entries is held at
+ * a time. The set of values seen, which finds duplicates, still grows with
+ * the list.
+ */
+export function streamTextList(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  options: TextListOptions = {},
+): TextListStream {
   const parser = new LineParser(options);
+  return { batches: parseLines(input, parser), stats: parser.stats };
+}
+
+async function* parseLines(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  parser: LineParser,
+): AsyncGenerator<TextListEntry[]> {
   const decoder = new BodyDecoder();
   let pending = '';
   /** True while skipping the rest of a line longer than MAX_LINE_LENGTH. */
@@ -96,7 +132,7 @@ export async function parseTextList(
       sniffed += text.slice(0, HTML_SNIFF_LENGTH - sniffed.length);
       if (looksLikeHtml(sniffed)) {
         parser.stats.looksLikeHtml = true;
-        return parser.result();
+        return;
       }
     }
 
@@ -116,12 +152,13 @@ export async function parseTextList(
       overlong = true;
       pending = '';
     }
+    if (parser.pendingEntries >= ENTRY_BATCH_SIZE) yield parser.take();
   }
 
   const tail = decoder.end();
   if (overlong) parser.overlongLine();
   else if (pending + tail !== '') parser.line(pending + tail);
-  return parser.result();
+  if (parser.pendingEntries > 0) yield parser.take();
 }
 
 /**
@@ -213,6 +250,27 @@ export function compileExtract(pattern: RegExp | string): RE2JS {
   }
 }
 
+/**
+ * The canonical values that a parse has seen, to find duplicates. It keeps
+ * one set per type, keyed by the value string itself, because a new
+ * `type value` key string per value took about twice the memory.
+ */
+export class SeenValues {
+  private readonly byType = new Map<string, Set<string>>();
+
+  /** Adds a value; returns false when it was added before. */
+  add(type: string, value: string): boolean {
+    let values = this.byType.get(type);
+    if (values === undefined) {
+      values = new Set();
+      this.byType.set(type, values);
+    }
+    if (values.has(value)) return false;
+    values.add(value);
+    return true;
+  }
+}
+
 class LineParser {
   readonly stats: TextListStats = {
     lines: 0,
@@ -225,8 +283,8 @@ class LineParser {
     invalidExamples: [],
     looksLikeHtml: false,
   };
-  private readonly entries: TextListEntry[] = [];
-  private readonly seen = new Set<string>();
+  private entries: TextListEntry[] = [];
+  private readonly seen = new SeenValues();
   private readonly canonical: (text: string) => CanonicalResult;
   private readonly extract: RE2JS | undefined;
   private readonly maxExamples: number;
@@ -300,18 +358,24 @@ class LineParser {
       return;
     }
 
-    const key = `${result.type} ${result.value}`;
-    if (this.seen.has(key)) {
+    if (!this.seen.add(result.type, result.value)) {
       this.stats.duplicates += 1;
       return;
     }
-    this.seen.add(key);
     this.stats.valid += 1;
     this.entries.push({ type: result.type, value: result.value });
   }
 
-  result(): TextListResult {
-    return { entries: this.entries, stats: this.stats };
+  /** Entries parsed since the last `take`. */
+  get pendingEntries(): number {
+    return this.entries.length;
+  }
+
+  /** Returns the entries parsed since the last `take`. */
+  take(): TextListEntry[] {
+    const batch = this.entries;
+    this.entries = [];
+    return batch;
   }
 }
 

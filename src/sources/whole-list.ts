@@ -49,15 +49,97 @@ export function fetchOptionsFor(
   };
 }
 
+/** A whole-list body parsed as a stream: its entries in batches, then its stats. */
+export interface ListStream {
+  batches: AsyncIterable<SourceEntry[]>;
+  /** Returns the stats or the reason the body is unusable. Call it after `batches` ended. */
+  end: () => { ok: true; stats: ReadStats } | { ok: false; reason: string };
+}
+
+/** A fetched whole-list body, kept until it is parsed. */
+interface FetchedBody {
+  spool: Spool;
+  bodyDigest: string;
+  bytes: number;
+  etag?: string;
+  lastModified?: string;
+}
+
 /**
  * Fetches a body that contains the source's whole list, with a conditional
  * GET, and parses it. Throws `SourceRejectedError` when the parse finds the body
  * unusable, so the poll changes nothing.
  */
-export async function readWholeList(
+export function readWholeList(
   context: ReadContext,
   parse: (body: AsyncIterable<Buffer>) => Promise<ParsedList>,
   conditional = true,
+): Promise<ReadResult> {
+  return readWhole(context, conditional, async (body) => {
+    let parsed: ParsedList;
+    try {
+      parsed = await parse(body.spool.read());
+    } finally {
+      await body.spool.remove();
+    }
+    if (!parsed.ok) throw rejection(context, parsed.reason);
+    return {
+      kind: 'data',
+      entries: parsed.entries,
+      objects: parsed.objects ?? [],
+      stats: { bytes: body.bytes, ...parsed.stats },
+      etag: body.etag,
+      lastModified: body.lastModified,
+      complete: true,
+      bodyDigest: body.bodyDigest,
+    };
+  });
+}
+
+/**
+ * Fetches a whole list as `readWholeList` does, but returns a `stream`
+ * result whose entries are parsed from the kept body while the caller reads
+ * them. Its `end` throws `SourceRejectedError` when the body is unusable.
+ */
+export function readWholeListStream(
+  context: ReadContext,
+  parse: (body: AsyncIterable<Buffer>) => ListStream,
+  conditional = true,
+): Promise<ReadResult> {
+  return readWhole(context, conditional, async (body) => {
+    const parsed = parse(body.spool.read());
+    return {
+      kind: 'stream',
+      batches: parsed.batches,
+      end: () => {
+        const judged = parsed.end();
+        if (!judged.ok) throw rejection(context, judged.reason);
+        return { stats: { bytes: body.bytes, ...judged.stats }, objects: [] };
+      },
+      close: () => body.spool.remove(),
+      etag: body.etag,
+      lastModified: body.lastModified,
+      complete: true,
+      bodyDigest: body.bodyDigest,
+    };
+  });
+}
+
+function rejection(context: ReadContext, reason: string): SourceRejectedError {
+  return new SourceRejectedError(
+    `rejected the body of ${redactUrl(context.source.url)}: ${reason}`,
+  );
+}
+
+/**
+ * Fetches and keeps a whole-list body, then returns `not-modified`,
+ * `unchanged` when its digest is `context.unchangedDigest`, or what `toResult`
+ * makes of it. `toResult` owns the kept body and must remove it.
+ */
+async function readWhole(
+  context: ReadContext,
+  conditional: boolean,
+  toResult: (body: FetchedBody) => Promise<ReadResult>,
 ): Promise<ReadResult> {
   const { source, unchangedDigest } = context;
   const fetched = await fetchFeed(source.url, fetchOptionsFor(context, conditional));
@@ -75,49 +157,31 @@ export async function readWholeList(
     await spool.remove();
     throw error;
   }
-  const bodyDigest = hash.digest('base64url');
-
-  const parseBody = async (): Promise<ReadResult> => {
-    let parsed: ParsedList;
-    try {
-      parsed = await parse(spool.read());
-    } finally {
-      await spool.remove();
-    }
-    if (!parsed.ok) {
-      throw new SourceRejectedError(
-        `rejected the body of ${redactUrl(source.url)}: ${parsed.reason}`,
-      );
-    }
-    return {
-      kind: 'data',
-      entries: parsed.entries,
-      objects: parsed.objects ?? [],
-      stats: { bytes: fetched.bytes(), ...parsed.stats },
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
-      complete: true,
-      bodyDigest,
-    };
+  const body: FetchedBody = {
+    spool,
+    bodyDigest: hash.digest('base64url'),
+    bytes: fetched.bytes(),
+    etag: fetched.etag,
+    lastModified: fetched.lastModified,
   };
 
-  if (unchangedDigest === bodyDigest) {
+  if (unchangedDigest === body.bodyDigest) {
     // The poll may never parse an unchanged body, so a spooled one is not
     // kept: parsing it after all fetches the list again.
     const inMemory = !spool.spooled;
     if (!inMemory) await spool.remove();
     return {
       kind: 'unchanged',
-      bodyDigest,
-      bytes: fetched.bytes(),
-      etag: fetched.etag,
-      lastModified: fetched.lastModified,
+      bodyDigest: body.bodyDigest,
+      bytes: body.bytes,
+      etag: body.etag,
+      lastModified: body.lastModified,
       parse: inMemory
-        ? parseBody
-        : () => readWholeList({ ...context, unchangedDigest: undefined }, parse, false),
+        ? () => toResult(body)
+        : () => readWhole({ ...context, unchangedDigest: undefined }, false, toResult),
     };
   }
-  return parseBody();
+  return toResult(body);
 }
 
 /** Holds a body in memory up to SPOOL_THRESHOLD_BYTES and in a temporary file beyond. */

@@ -49,6 +49,7 @@ export interface CollectionRecord {
  */
 export interface ObjectVersionInput {
   id: string;
+  /** The STIX type, which starts the id as `<type>--`; the SQLite store rejects a version whose id does not. */
   type: string;
   /**
    * The version key: `modified`, else `created`, as a TAXII timestamp with
@@ -147,6 +148,23 @@ export interface PagePosition {
 
 export interface ObjectPage {
   items: StoredObject[];
+  /** True when at least one more item matches after the last one returned. */
+  more: boolean;
+}
+
+/**
+ * The page of `queryObjects` with the JSON texts of its versions joined, as a
+ * TAXII envelope lists them, and only what the envelope needs of the items.
+ */
+export interface JoinedObjectPage {
+  /** The stored JSON texts in page order, separated by commas, as UTF-8; empty for an empty page. */
+  joined: Buffer;
+  /** Number of versions in the page. */
+  count: number;
+  /** `dateAdded` of the first version; undefined for an empty page. */
+  firstDateAdded?: number;
+  /** Position of the last version; undefined for an empty page. */
+  last?: PagePosition;
   /** True when at least one more item matches after the last one returned. */
   more: boolean;
 }
@@ -269,6 +287,31 @@ export interface PollResultInput {
    * now missed `withdrawAfter` consecutive complete polls is withdrawn.
    */
   missing?: { withdrawAfter: number };
+}
+
+/** The parts of a poll's input that depend on its whole list, known once its stream of sightings ended. */
+export type PollCompletion = Pick<PollResultInput, 'extraObjects' | 'state' | 'missing'>;
+
+/**
+ * A poll whose sightings arrive as a stream of batches, so that a large list
+ * is never held in memory whole. The store takes each batch as it arrives,
+ * then calls `complete` and applies the poll at once, as `PollResultInput`.
+ * A stream or a `complete` that throws leaves the collection unchanged.
+ */
+export interface StreamedPollInput extends Omit<
+  PollResultInput,
+  'sightings' | keyof PollCompletion
+> {
+  sightings: AsyncIterable<readonly SightingInput[]>;
+  /** Called once, after the last batch and before the store changes anything. */
+  complete: () => PollCompletion | Promise<PollCompletion>;
+}
+
+/** Tells a streamed poll input from one whose sightings are an array. */
+export function isStreamedPoll(
+  input: PollResultInput | StreamedPollInput,
+): input is StreamedPollInput {
+  return !Array.isArray(input.sightings);
 }
 
 export interface PollResultSummary {
@@ -495,6 +538,8 @@ export interface Store {
   /** Stores object versions; (id, version) pairs already present are kept as they are. */
   putObjects(collectionId: string, objects: ObjectVersionInput[]): Promise<PutObjectsResult>;
   queryObjects(query: ObjectQuery): Promise<ObjectPage>;
+  /** Reads the page of `queryObjects` with the JSON texts joined; `withoutBody` is ignored. */
+  queryJoinedObjects(query: ObjectQuery): Promise<JoinedObjectPage>;
   /** Counts all stored versions of a collection. */
   countObjects(collectionId: string): Promise<number>;
   /**
@@ -509,8 +554,11 @@ export interface Store {
   /** Deletes the statuses of requests that arrived before `requestedBefore` (micros); returns how many. */
   purgeStatuses(requestedBefore: number): Promise<number>;
 
-  /** Applies one poll atomically: sightings, new indicators, extra objects and source state. */
-  applyPoll(input: PollResultInput): Promise<PollResultSummary>;
+  /**
+   * Applies one poll atomically: sightings, new indicators, extra objects
+   * and source state. A streamed input's batches are taken as they arrive.
+   */
+  applyPoll(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary>;
   /**
    * Applies a complete poll whose list is the same as that of the source's
    * previous complete, plausible poll, which started at `since`: refreshes

@@ -22,6 +22,7 @@ import type {
   SourceState,
   Store,
   StoredObject,
+  VersionSelector,
 } from '../../src/store/index.js';
 
 export interface StoreFixture {
@@ -716,6 +717,269 @@ export function runStoreContract(
             limit: 10,
           });
           expect(versionsOf(page.items)).toEqual([`${id}@${versionKey(1)}`]);
+        });
+      });
+
+      describe('selectors after changes', () => {
+        // Versions arrive out of order and in two spec versions, then some are
+        // deleted, so the last, first and highest spec version of an object
+        // move after they were first stored.
+        const mixed = 'indicator--00000000-0000-4000-8000-0000000000c1';
+        let collectionId: string;
+
+        beforeAll(async () => {
+          collectionId = newCollectionId();
+          await store.putObjects(collectionId, [
+            objectVersion({ id: mixed, version: versionKey(4), specVersion: '2.0' }),
+          ]);
+          await store.putObjects(collectionId, [
+            objectVersion({ id: mixed, version: versionKey(2), specVersion: '2.1' }),
+            objectVersion({ id: mixed, version: versionKey(6), specVersion: '2.0' }),
+          ]);
+          await store.putObjects(collectionId, [
+            objectVersion({ id: mixed, version: versionKey(3), specVersion: '2.1' }),
+            objectVersion({ id: mixed, version: versionKey(1), specVersion: '2.0' }),
+          ]);
+        });
+
+        const select = async (query: Omit<ObjectQuery, 'collectionId' | 'limit'>) => {
+          const page = await store.queryObjects({ collectionId, limit: 10, ...query });
+          return page.items.map((item) => item.version);
+        };
+
+        it('out-of-order inserts', async () => {
+          expect(await select({})).toEqual([versionKey(6)]);
+          expect(await select({ versions: [{ kind: 'first' }] })).toEqual([versionKey(1)]);
+          expect(await select({ latestSpecVersion: true })).toEqual([versionKey(3)]);
+          expect(await select({ latestSpecVersion: true, versions: [{ kind: 'first' }] })).toEqual([
+            versionKey(2),
+          ]);
+          expect(await select({ specVersions: ['2.1'] })).toEqual([versionKey(3)]);
+          expect(await select({ specVersions: ['2.0'], versions: [{ kind: 'first' }] })).toEqual([
+            versionKey(1),
+          ]);
+        });
+
+        it('delete of the last versions', async () => {
+          const other = newCollectionId();
+          await store.putObjects(other, [
+            objectVersion({ id: mixed, version: versionKey(1), specVersion: '2.0' }),
+            objectVersion({ id: mixed, version: versionKey(3), specVersion: '2.1' }),
+            objectVersion({ id: mixed, version: versionKey(2), specVersion: '2.1' }),
+          ]);
+          const selectIn = async (query: Omit<ObjectQuery, 'collectionId' | 'limit'>) => {
+            const page = await store.queryObjects({ collectionId: other, limit: 10, ...query });
+            return page.items.map((item) => item.version);
+          };
+
+          const lastRemoved = await store.deleteObjectVersions({
+            collectionId: other,
+            id: mixed,
+            versions: [{ kind: 'last' }],
+          });
+          expect(lastRemoved).toBe(1);
+          expect(await selectIn({})).toEqual([versionKey(2)]);
+          expect(await selectIn({ latestSpecVersion: true })).toEqual([versionKey(2)]);
+
+          const specRemoved = await store.deleteObjectVersions({
+            collectionId: other,
+            id: mixed,
+            specVersions: ['2.1'],
+          });
+          expect(specRemoved).toBe(1);
+          // With no 2.1 version left, 2.0 is the highest spec version.
+          expect(await selectIn({ latestSpecVersion: true })).toEqual([versionKey(1)]);
+          expect(await selectIn({ versions: [{ kind: 'first' }] })).toEqual([versionKey(1)]);
+        });
+
+        it('delete of the first version', async () => {
+          const other = newCollectionId();
+          await store.putObjects(other, [
+            objectVersion({ id: mixed, version: versionKey(1) }),
+            objectVersion({ id: mixed, version: versionKey(2) }),
+          ]);
+
+          await store.deleteObjectVersions({
+            collectionId: other,
+            id: mixed,
+            versions: [{ kind: 'first' }],
+          });
+
+          const first = await store.queryObjects({
+            collectionId: other,
+            versions: [{ kind: 'first' }],
+            latestSpecVersion: true,
+            limit: 10,
+          });
+          expect(first.items.map((item) => item.version)).toEqual([versionKey(2)]);
+        });
+
+        // FerretDB scans the whole collection for each query, which took about a
+        // second per query in the full contract run, so this test gets more time.
+        it('selectors match a model', async () => {
+          // A seeded sequence of puts and deletes over a few objects, checked
+          // against selectors computed here from what the test stored.
+          const other = newCollectionId();
+          const ids = Array.from(
+            { length: 6 },
+            (_, i) =>
+              `${i % 2 === 0 ? 'indicator' : 'malware'}--00000000-0000-4000-8000-00000000d00${i}`,
+          );
+          const model = new Map<string, Map<string, string>>(ids.map((id) => [id, new Map()]));
+          let seed = 7;
+          const random = (n: number) => {
+            seed = (seed * 1103515245 + 12345) % 2147483648;
+            return seed % n;
+          };
+
+          for (let step = 0; step < 24; step++) {
+            const id = ids[random(ids.length)] as string;
+            const versions = model.get(id) as Map<string, string>;
+            if (random(4) === 0 && versions.size > 0) {
+              const selector = random(2) === 0 ? 'last' : 'first';
+              const sorted = [...versions.keys()].sort();
+              const chosen = (selector === 'last' ? sorted.at(-1) : sorted[0]) as string;
+              await store.deleteObjectVersions({
+                collectionId: other,
+                id,
+                versions: [{ kind: selector }],
+              });
+              versions.delete(chosen);
+              continue;
+            }
+            const batch: ObjectVersionInput[] = [];
+            for (let n = random(3) + 1; n > 0; n--) {
+              const version = versionKey(random(20));
+              if (versions.has(version) || batch.some((item) => item.version === version)) continue;
+              const specVersion = random(3) === 0 ? '2.0' : '2.1';
+              versions.set(version, specVersion);
+              batch.push(objectVersion({ id, version, specVersion }));
+            }
+            await store.putObjects(other, batch);
+          }
+
+          const everything = await readAll(store, {
+            collectionId: other,
+            versions: [{ kind: 'all' }],
+            limit: 100,
+          });
+          const dateOf = new Map(everything.map((item) => [`${item.id}@${item.version}`, item]));
+          expect(everything).toHaveLength([...model.values()].reduce((n, m) => n + m.size, 0));
+
+          const expected = (query: Omit<ObjectQuery, 'collectionId' | 'limit'>): string[] => {
+            const kinds = new Set((query.versions ?? [{ kind: 'last' }]).map((s) => s.kind));
+            const chosen: string[] = [];
+            for (const [id, versions] of model) {
+              if (query.types && !query.types.includes(id.slice(0, id.indexOf('--')))) continue;
+              const topSpec = [...versions.values()].sort().at(-1);
+              const candidates = [...versions.entries()]
+                .filter(([, spec]) => !query.specVersions || query.specVersions.includes(spec))
+                .filter(([, spec]) => !query.latestSpecVersion || spec === topSpec)
+                .map(([version]) => version)
+                .sort();
+              for (const version of candidates) {
+                const picked =
+                  kinds.has('all') ||
+                  (kinds.has('last') && version === candidates.at(-1)) ||
+                  (kinds.has('first') && version === candidates[0]);
+                if (picked) chosen.push(`${id}@${version}`);
+              }
+            }
+            const dateAdded = (key: string) => dateOf.get(key)?.dateAdded as number;
+            return chosen.sort((a, b) => dateAdded(a) - dateAdded(b));
+          };
+
+          const selectorSets: VersionSelector[][] = [
+            [{ kind: 'last' }],
+            [{ kind: 'first' }],
+            [{ kind: 'first' }, { kind: 'last' }],
+            [{ kind: 'all' }],
+          ];
+          for (const versions of selectorSets) {
+            for (const latestSpecVersion of [false, true]) {
+              for (const types of [undefined, ['malware']]) {
+                for (const specVersions of [undefined, ['2.0']]) {
+                  const query: Omit<ObjectQuery, 'collectionId' | 'limit'> = { versions };
+                  if (latestSpecVersion) query.latestSpecVersion = true;
+                  if (types) query.types = types;
+                  if (specVersions) query.specVersions = specVersions;
+                  const items = await readAll(store, { collectionId: other, limit: 50, ...query });
+                  expect({ query, selected: versionsOf(items) }).toEqual({
+                    query,
+                    selected: expected(query),
+                  });
+                }
+              }
+            }
+          }
+        }, 300_000);
+      });
+
+      describe('queryJoinedObjects', () => {
+        let collectionId: string;
+
+        beforeAll(async () => {
+          collectionId = newCollectionId();
+          const objects = Array.from({ length: 7 }, (_, i) =>
+            objectVersion({ id: `${i % 2 === 0 ? 'indicator' : 'malware'}--joined-${i}` }),
+          );
+          await store.putObjects(collectionId, objects.slice(0, 4));
+          await store.putObjects(collectionId, objects.slice(4));
+        });
+
+        /** Reads every joined page of `query` next to the page of queryObjects with bodies. */
+        const compare = async (query: ObjectQuery) => {
+          let after = query.after;
+          for (let pages = 0; pages < 20; pages++) {
+            const expected = await store.queryObjects({ ...query, after, withoutBody: false });
+            const joined = await store.queryJoinedObjects({ ...query, after });
+            const first = expected.items[0];
+            const last = expected.items.at(-1);
+
+            expect(joined.joined.toString('utf8')).toBe(
+              expected.items.map((item) => item.json).join(','),
+            );
+            expect(joined.count).toBe(expected.items.length);
+            expect(joined.more).toBe(expected.more);
+            expect(joined.firstDateAdded).toBe(first?.dateAdded);
+            expect(joined.last).toEqual(
+              last && { dateAdded: last.dateAdded, id: last.id, version: last.version },
+            );
+            if (!joined.more || joined.last === undefined) return;
+            after = joined.last;
+          }
+          throw new Error('queryJoinedObjects did not end within 20 pages');
+        };
+
+        it('same pages as queryObjects', async () => {
+          await compare({ collectionId, limit: 3 });
+          await compare({ collectionId, limit: 7 });
+          await compare({ collectionId, limit: 100 });
+        });
+
+        it('filters as queryObjects', async () => {
+          await compare({ collectionId, types: ['malware'], limit: 2 });
+          await compare({ collectionId, ids: ['indicator--joined-4'], limit: 2 });
+          await compare({ collectionId, versions: [{ kind: 'all' }], limit: 2, withoutBody: true });
+        });
+
+        it('empty page', async () => {
+          const page = await store.queryJoinedObjects({
+            collectionId: newCollectionId(),
+            limit: 5,
+          });
+
+          expect(page.count).toBe(0);
+          expect(page.joined.length).toBe(0);
+          expect(page.more).toBe(false);
+          expect(page.last).toBeUndefined();
+          expect(page.firstDateAdded).toBeUndefined();
+        });
+
+        it('invalid limit rejected', async () => {
+          await expect(store.queryJoinedObjects({ collectionId, limit: 0 })).rejects.toThrow(
+            StoreError,
+          );
         });
       });
     });

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 
 import { createSqliteStore, StoreError, type Store } from '../../src/store/index.js';
+import { VersionFlag } from '../../src/store/sqlite/objects.js';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { runStoreContract } from './contract.js';
 
@@ -78,6 +79,76 @@ describe('sqlite store', () => {
     await second.close();
   });
 
+  it('migration sets version flags', async () => {
+    const file = join(directory, 'flags-migration.db');
+    const raw = new Database(file);
+    for (const migration of MIGRATIONS.slice(0, 8)) raw.exec(migration);
+    raw.pragma('user_version = 8');
+    const insert = raw.prepare(
+      `INSERT INTO objects (collection_id, id, version, type, spec_version, date_added, json)
+       VALUES (?, ?, ?, 'indicator', ?, ?, '{}')`,
+    );
+    const id = 'indicator--00000000-0000-4000-8000-0000000000e1';
+    insert.run('c', id, '2024-01-01T00:00:03.000000Z', '2.0', 1);
+    insert.run('c', id, '2024-01-01T00:00:01.000000Z', '2.1', 2);
+    insert.run('c', id, '2024-01-01T00:00:02.000000Z', '2.1', 3);
+    // The same id in another collection is another object.
+    insert.run('d', id, '2024-01-01T00:00:01.000000Z', '2.1', 1);
+    raw.close();
+
+    const store = createSqliteStore({ file });
+    await store.init();
+    const flags = store
+      .connection()
+      .prepare('SELECT collection_id, version, flags FROM objects ORDER BY collection_id, version')
+      .raw(true)
+      .all();
+    await store.close();
+
+    const only =
+      VersionFlag.last |
+      VersionFlag.first |
+      VersionFlag.latestSpec |
+      VersionFlag.lastOfLatestSpec |
+      VersionFlag.firstOfLatestSpec;
+    expect(flags).toEqual([
+      [
+        'c',
+        '2024-01-01T00:00:01.000000Z',
+        VersionFlag.first | VersionFlag.latestSpec | VersionFlag.firstOfLatestSpec,
+      ],
+      ['c', '2024-01-01T00:00:02.000000Z', VersionFlag.latestSpec | VersionFlag.lastOfLatestSpec],
+      ['c', '2024-01-01T00:00:03.000000Z', VersionFlag.last],
+      ['d', '2024-01-01T00:00:01.000000Z', only],
+    ]);
+  });
+
+  it('type not id prefix rejected', async () => {
+    const store = createSqliteStore({ file: join(directory, 'type-prefix.db') });
+    await store.init();
+    const good = {
+      id: 'indicator--1',
+      type: 'indicator',
+      version: '',
+      specVersion: '2.1',
+      json: '{}',
+    };
+    const bad = {
+      id: 'indicator--2',
+      type: 'malware',
+      version: '',
+      specVersion: '2.1',
+      json: '{}',
+    };
+
+    const failure = store.putObjects('c', [good, bad]);
+
+    await expect(failure).rejects.toThrow(StoreError);
+    await expect(failure).rejects.toThrow('Object indicator--2 has type "malware"');
+    expect(await store.countObjects('c')).toBe(0);
+    await store.close();
+  });
+
   it('wal mode and pragmas', async () => {
     const store = createSqliteStore({ file: join(directory, 'pragmas.db') });
     await store.init();
@@ -135,19 +206,32 @@ describe('sqlite query plans', () => {
   const store = createSqliteStore({ file: join(directory, 'plans.db') });
   afterAll(() => store.close());
 
-  const plan = async (query: Parameters<typeof store.explainObjectQuery>[0]) => {
+  const plan = async (query: Parameters<typeof store.explainObjectQuery>[0], joined = false) => {
     await store.init();
-    return store.explainObjectQuery(query).join('\n');
+    return store.explainObjectQuery(query, joined).join('\n');
   };
 
-  it('last uses indexes', async () => {
-    const text = await plan({ collectionId: 'c', limit: 1000 });
-    // Either index that starts with (collection_id, date_added) walks the page in order.
-    expect(text).toMatch(/SEARCH o USING (COVERING )?INDEX \w+ \(collection_id=\?\)/);
+  it('last reads flags, no subquery', async () => {
+    for (const latestSpecVersion of [false, true]) {
+      const text = await plan({ collectionId: 'c', latestSpecVersion, limit: 1000 });
+      // Either index that starts with (collection_id, date_added) walks the page in order.
+      expect(text).toMatch(/SEARCH o USING (COVERING )?INDEX \w+ \(collection_id=\?\)/);
+      expect(text).not.toMatch(/SUBQUERY/);
+      expect(text).not.toMatch(/TEMP B-TREE/);
+    }
+  });
+
+  it('last with spec filter seeks', async () => {
+    const text = await plan({ collectionId: 'c', specVersions: ['2.0'], limit: 1000 });
     expect(text).toMatch(/CORRELATED SCALAR SUBQUERY|EXISTS/);
-    expect(text).toMatch(
-      /USING COVERING INDEX sqlite_autoindex_objects_1 \(collection_id=\? AND id=\? AND version>\?\)/,
-    );
+    expect(text).toMatch(/SEARCH v USING COVERING INDEX \w+ \(collection_id=\? AND id=\?/);
+    expect(text).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('joined page needs no sort', async () => {
+    const text = await plan({ collectionId: 'c', latestSpecVersion: true, limit: 1000 }, true);
+    expect(text).toMatch(/SEARCH o USING (COVERING )?INDEX \w+ \(collection_id=\?\)/);
+    expect(text).not.toMatch(/SUBQUERY/);
     expect(text).not.toMatch(/TEMP B-TREE/);
   });
 
@@ -163,12 +247,19 @@ describe('sqlite query plans', () => {
   });
 
   it('manifest reads no table rows', async () => {
-    const text = await plan({
+    const all = await plan({
       collectionId: 'c',
       versions: [{ kind: 'all' }],
       withoutBody: true,
       limit: 1000,
     });
-    expect(text).toMatch(/USING COVERING INDEX objects_page/);
+    const last = await plan({
+      collectionId: 'c',
+      latestSpecVersion: true,
+      withoutBody: true,
+      limit: 1000,
+    });
+    expect(all).toMatch(/USING COVERING INDEX objects_page/);
+    expect(last).toMatch(/USING COVERING INDEX objects_page/);
   });
 });

@@ -9,6 +9,7 @@ import {
 
 import {
   StoreError,
+  type JoinedObjectPage,
   type ObjectDeletion,
   type ObjectPage,
   type ObjectQuery,
@@ -138,6 +139,23 @@ export class ObjectCollection {
     const more = items.length > query.limit;
     if (more) items.length = query.limit;
     return { items, more };
+  }
+
+  /** Reads the page of `query` with its JSON texts joined. */
+  async queryJoined(query: ObjectQuery): Promise<JoinedObjectPage> {
+    const page = await this.query({ ...query, withoutBody: false });
+    const result: JoinedObjectPage = {
+      joined: Buffer.from(page.items.map((item) => item.json).join(',')),
+      count: page.items.length,
+      more: page.more,
+    };
+    const first = page.items[0];
+    const last = page.items[page.items.length - 1];
+    if (first !== undefined && last !== undefined) {
+      result.firstDateAdded = first.dateAdded;
+      result.last = { dateAdded: last.dateAdded, id: last.id, version: last.version };
+    }
+    return result;
   }
 
   async count(collectionId: string): Promise<number> {

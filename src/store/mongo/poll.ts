@@ -12,8 +12,10 @@ import type {
   SightingInput,
   SightingRecord,
   SourceState,
+  StreamedPollInput,
   WithdrawalReason,
 } from '../port.js';
+import { isStreamedPoll } from '../port.js';
 import { encodeAttributes } from '../attributes.js';
 import { chunks, type ObjectCollection } from './objects.js';
 import { COLLECTIONS, compositeKey, type SightingDoc, type SourceStateDoc } from './schema.js';
@@ -78,7 +80,13 @@ export class PollCollections {
     return summary;
   }
 
-  async apply(input: PollResultInput): Promise<PollResultSummary> {
+  /**
+   * Applies a poll. A streamed poll is collected whole first: this adapter
+   * reads every listed value's sightings in a few large queries, and it
+   * writes nothing before `complete` has returned.
+   */
+  async apply(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
+    if (isStreamedPoll(input)) return this.apply(await collectPoll(input));
     const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {
       created: 0,
@@ -492,4 +500,14 @@ function mergeInto(total: PutObjectsResult, part: PutObjectsResult): void {
   total.added += part.added;
   total.unchanged += part.unchanged;
   total.conflicts.push(...part.conflicts);
+}
+
+/** Reads a streamed poll's batches into one array and completes the input with them. */
+async function collectPoll(input: StreamedPollInput): Promise<PollResultInput> {
+  const { sightings: batches, complete, ...rest } = input;
+  const sightings: SightingInput[] = [];
+  for await (const batch of batches) {
+    for (const sighting of batch) sightings.push(sighting);
+  }
+  return { ...rest, sightings, ...(await complete()) };
 }

@@ -10,11 +10,13 @@ import {
   type ExpireInput,
   type ExpireSummary,
   type IndicatorEntry,
+  type JoinedObjectPage,
   type ObjectDeletion,
   type ObjectPage,
   type ObjectQuery,
   type ObjectVersionInput,
   type PollResultInput,
+  type StreamedPollInput,
   type PollResultSummary,
   type PutObjectsResult,
   type PutRecordOptions,
@@ -212,6 +214,12 @@ export class MongoStore implements Store {
     return this.guard('queryObjects', () => this.objects.query(query));
   }
 
+  async queryJoinedObjects(query: ObjectQuery): Promise<JoinedObjectPage> {
+    checkLimit(query.limit);
+    this.assertReady();
+    return this.guard('queryJoinedObjects', () => this.objects.queryJoined(query));
+  }
+
   async countObjects(collectionId: string): Promise<number> {
     this.assertReady();
     return this.guard('countObjects', () => this.objects.count(collectionId));
@@ -257,7 +265,7 @@ export class MongoStore implements Store {
     return this.guard('applyUnchangedPoll', () => this.poll.applyUnchanged(input));
   }
 
-  async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
+  async applyPoll(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
     this.assertReady();
     return this.guard('applyPoll', () => this.poll.apply(input));
   }

@@ -25,25 +25,28 @@ interface PollKey {
 
 /**
  * Decisions of the merge about a staged value:
- * - `UNDECIDED`: known to the collection, but the source's own sighting is
- *   missing, withdrawn, or has another indicator id or other attributes, so
- *   it is applied value by value;
  * - `REFRESH`: an active sighting of the source with the same indicator id
  *   and attributes, which only moves `last_seen`;
- * - `CREATE`: no indicator in the collection yet, a new value.
+ * - `UNDECIDED`: every other value. Those whose indicator is copied to the
+ *   new-values table are new. The rest are known to the collection, but the
+ *   source's own sighting is missing, withdrawn, or has another indicator
+ *   id or other attributes, so they are applied value by value.
+ * New values get no status of their own, because marking them rewrote
+ * every row of a fresh poll's stage.
  */
 const UNDECIDED = 0;
 const REFRESH = 1;
-const CREATE = 2;
 
 /**
  * The staging tables of a poll. A poll first writes the values it lists,
- * deduplicated, into `poll_stage`. The merge then decides and applies most
- * values with set-based statements instead of one statement each. Both are
- * TEMP tables, which belong to the connection and live in the temp database
- * (a temp file, never the data file). They are emptied before and after each
- * poll, so an interrupted poll leaves nothing behind. Every method must run
- * inside the poll's write transaction.
+ * deduplicated, into `poll_stage_<n>`. The merge then decides and applies
+ * most values with set-based statements instead of one statement each. Both
+ * are TEMP tables, which belong to the connection and live in the temp
+ * database (a temp file, never the data file). Each poll that runs at the
+ * same time on a connection has its own pair (see `PollStagePool`), and
+ * the pair is emptied before and after the poll, so an interrupted poll
+ * leaves nothing behind. `add` writes only the temp database and may run
+ * outside the poll's write transaction. Every other method must run inside it.
  */
 export class PollStage {
   private readonly clearStage: Database.Statement<[]>;
@@ -51,13 +54,14 @@ export class PollStage {
   private readonly insert: Database.Statement<[string, string, string, string | null]>;
   private readonly markRefresh: Database.Statement<[PollKey]>;
   private readonly refreshMarked: Database.Statement<[PollKey & { seenAt: number }]>;
-  private readonly markCreate: Database.Statement<[{ collection: string }]>;
   private readonly insertCreators: Database.Statement<[PollKey & { seenAt: number }]>;
-  private readonly copyNew: Database.Statement<[]>;
+  private readonly copyNew: Database.Statement<[{ collection: string }]>;
   private readonly newPage: Database.Statement<[string, number], StagedValue>;
   private readonly undecidedPage: Database.Statement<[string, string, number], StagedValue>;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, index: number) {
+    const stage = `poll_stage_${index}`;
+    const fresh = `poll_new_${index}`;
     // The temp database gets a bounded page cache of its own, so that staging
     // a large poll mostly stays in memory without growing with the poll.
     db.pragma(`temp.cache_size = -${TEMP_CACHE_KIB}`);
@@ -66,7 +70,7 @@ export class PollStage {
     // and the last listing gives its indicator id and attributes. Feeds are
     // often sorted, and then rows arrive in key order.
     db.exec(`
-      CREATE TEMP TABLE IF NOT EXISTS poll_stage (
+      CREATE TEMP TABLE IF NOT EXISTS ${stage} (
         value_type TEXT NOT NULL,
         value TEXT NOT NULL,
         indicator_id TEXT NOT NULL,
@@ -76,7 +80,7 @@ export class PollStage {
       ) WITHOUT ROWID;
       -- The new values by indicator id: their versions are written in id
       -- order, so the id indexes of objects grow at their end.
-      CREATE TEMP TABLE IF NOT EXISTS poll_new (
+      CREATE TEMP TABLE IF NOT EXISTS ${fresh} (
         indicator_id TEXT NOT NULL PRIMARY KEY,
         value_type TEXT NOT NULL,
         value TEXT NOT NULL,
@@ -84,10 +88,10 @@ export class PollStage {
       ) WITHOUT ROWID;
     `);
 
-    this.clearStage = db.prepare('DELETE FROM temp.poll_stage');
-    this.clearNew = db.prepare('DELETE FROM temp.poll_new');
+    this.clearStage = db.prepare(`DELETE FROM temp.${stage}`);
+    this.clearNew = db.prepare(`DELETE FROM temp.${fresh}`);
     this.insert = db.prepare(
-      `INSERT INTO temp.poll_stage (value_type, value, indicator_id, attributes)
+      `INSERT INTO temp.${stage} (value_type, value, indicator_id, attributes)
        VALUES (?, ?, ?, ?)
        ON CONFLICT (value_type, value) DO UPDATE SET
          indicator_id = excluded.indicator_id,
@@ -95,13 +99,13 @@ export class PollStage {
     );
 
     this.markRefresh = db.prepare(
-      `UPDATE temp.poll_stage SET status = ${REFRESH}
+      `UPDATE temp.${stage} SET status = ${REFRESH}
        WHERE EXISTS (
          SELECT 1 FROM main.sightings AS s
-         WHERE s.collection_id = @collection AND s.value_type = poll_stage.value_type
-           AND s.value = poll_stage.value AND s.source_id = @source
-           AND s.indicator_id = poll_stage.indicator_id AND s.withdrawn_at IS NULL
-           AND s.attributes IS poll_stage.attributes)`,
+         WHERE s.collection_id = @collection AND s.value_type = ${stage}.value_type
+           AND s.value = ${stage}.value AND s.source_id = @source
+           AND s.indicator_id = ${stage}.indicator_id AND s.withdrawn_at IS NULL
+           AND s.attributes IS ${stage}.attributes)`,
     );
     this.refreshMarked = db.prepare(
       // The query plan seeks the primary key once per staged row; the same
@@ -109,24 +113,29 @@ export class PollStage {
       `UPDATE main.sightings SET last_seen = max(last_seen, @seenAt), missed = 0
        WHERE (collection_id, value_type, value, source_id) IN (
          SELECT @collection, value_type, value, @source
-         FROM temp.poll_stage WHERE status = ${REFRESH})`,
+         FROM temp.${stage} WHERE status = ${REFRESH})`,
     );
 
     // A sighting row is written only together with its indicator, so no
     // indicator means that no source has listed the value before.
-    this.markCreate = db.prepare(
-      `UPDATE temp.poll_stage SET status = ${CREATE}
+    this.copyNew = db.prepare(
+      `INSERT INTO temp.${fresh} (indicator_id, value_type, value, attributes)
+       SELECT indicator_id, value_type, value, attributes
+       FROM temp.${stage}
        WHERE status = ${UNDECIDED} AND NOT EXISTS (
          SELECT 1 FROM main.objects AS o
-         WHERE o.collection_id = @collection AND o.id = poll_stage.indicator_id)`,
+         WHERE o.collection_id = @collection AND o.id = ${stage}.indicator_id)
+       ORDER BY indicator_id
+       ON CONFLICT (indicator_id) DO NOTHING`,
     );
+    const isNew = `EXISTS (SELECT 1 FROM temp.${fresh} AS n WHERE n.indicator_id = ${stage}.indicator_id)`;
     // In key order, as the stage is. A sighting may remain after TAXII
     // deleted its indicator, so this upserts as the per-value path does.
     this.insertCreators = db.prepare(
       `INSERT INTO main.sightings (collection_id, value_type, value, source_id, indicator_id,
          first_seen, last_seen, attributes, creator)
        SELECT @collection, value_type, value, @source, indicator_id, @seenAt, @seenAt, attributes, 1
-       FROM temp.poll_stage WHERE status = ${CREATE}
+       FROM temp.${stage} WHERE status = ${UNDECIDED} AND ${isNew}
        ORDER BY value_type, value
        ON CONFLICT (collection_id, value_type, value, source_id) DO UPDATE SET
          indicator_id = excluded.indicator_id,
@@ -138,22 +147,14 @@ export class PollStage {
          attributes = excluded.attributes`,
     );
 
-    this.copyNew = db.prepare(
-      `INSERT INTO temp.poll_new (indicator_id, value_type, value, attributes)
-       SELECT indicator_id, value_type, value, attributes
-       FROM temp.poll_stage WHERE status = ${CREATE}
-       ORDER BY indicator_id
-       ON CONFLICT (indicator_id) DO NOTHING`,
-    );
-
     const columns = 'value_type AS valueType, value, indicator_id AS indicatorId, attributes';
     this.newPage = db.prepare(
-      `SELECT ${columns} FROM temp.poll_new
+      `SELECT ${columns} FROM temp.${fresh}
        WHERE indicator_id > ? ORDER BY indicator_id LIMIT ?`,
     );
     this.undecidedPage = db.prepare(
-      `SELECT ${columns} FROM temp.poll_stage
-       WHERE status = ${UNDECIDED} AND (value_type, value) > (?, ?)
+      `SELECT ${columns} FROM temp.${stage}
+       WHERE status = ${UNDECIDED} AND NOT ${isNew} AND (value_type, value) > (?, ?)
        ORDER BY value_type, value LIMIT ?`,
     );
   }
@@ -161,6 +162,11 @@ export class PollStage {
   /** Empties the staging tables and stages `sightings`. */
   load(sightings: readonly SightingInput[]): void {
     this.clear();
+    this.add(sightings);
+  }
+
+  /** Stages more sightings; a value staged before takes the indicator id and attributes of the last. */
+  add(sightings: readonly SightingInput[]): void {
     for (const sighting of sightings) {
       this.insert.run(
         sighting.valueType,
@@ -186,11 +192,8 @@ export class PollStage {
    * yet, and prepares them for `newValues`; returns how many there are.
    */
   insertNew(collectionId: string, sourceId: string, seenAt: number): number {
-    const count = this.markCreate.run({ collection: collectionId }).changes;
-    if (count === 0) return 0;
-    this.insertCreators.run({ collection: collectionId, source: sourceId, seenAt });
-    this.copyNew.run();
-    return count;
+    if (this.copyNew.run({ collection: collectionId }).changes === 0) return 0;
+    return this.insertCreators.run({ collection: collectionId, source: sourceId, seenAt }).changes;
   }
 
   /** Yields the values of `insertNew` in pages, ordered by indicator id. */
@@ -223,5 +226,29 @@ export class PollStage {
   clear(): void {
     this.clearStage.run();
     this.clearNew.run();
+  }
+}
+
+/**
+ * The staging tables of one connection, one pair per poll that runs at the
+ * same time. A streamed poll stages its batches between awaits, so another
+ * poll on the connection may start meanwhile and needs tables of its own.
+ */
+export class PollStagePool {
+  private readonly idle: PollStage[] = [];
+  private created = 0;
+
+  constructor(private readonly db: Database.Database) {}
+
+  /** Returns empty staging tables that no other poll uses until `release`. */
+  acquire(): PollStage {
+    const stage = this.idle.pop() ?? new PollStage(this.db, this.created++);
+    return stage;
+  }
+
+  /** Empties the tables and hands them to the next poll. */
+  release(stage: PollStage): void {
+    stage.clear();
+    this.idle.push(stage);
   }
 }

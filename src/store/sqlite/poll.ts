@@ -16,7 +16,7 @@ import type {
 } from '../port.js';
 import { decodeAttributes, mergeAttributes } from '../attributes.js';
 import type { ObjectTable } from './objects.js';
-import { PollStage, type StagedValue } from './poll-stage.js';
+import { PollStagePool, type PollStage, type StagedValue } from './poll-stage.js';
 
 /**
  * Versions stored per batch. Small, so that a batch is garbage before V8's
@@ -80,7 +80,8 @@ class VersionBatch {
 
 /** Statements on `sightings` and `source_state`. Writers run inside a write transaction. */
 export class PollTables {
-  private readonly stage: PollStage;
+  /** Staging tables, one pair per poll in progress on the connection. */
+  readonly stages: PollStagePool;
   private readonly upsert: Database.Statement<
     [string, string, string, string, string, number, number, string | null]
   >;
@@ -121,7 +122,7 @@ export class PollTables {
     db: Database.Database,
     private readonly objects: ObjectTable,
   ) {
-    this.stage = new PollStage(db);
+    this.stages = new PollStagePool(db);
     // A withdrawn sighting that comes back starts a new life: first_seen is
     // reset, so first-seen aging counts from its return.
     this.upsert = db.prepare(
@@ -205,12 +206,27 @@ export class PollTables {
 
   /**
    * Applies a poll; call inside a write transaction so that a throw rolls all
-   * of it back. The listed values are staged first, then merged in three
-   * groups: refreshed sightings and new values with set-based statements
-   * (the versions of new values built page by page), and the rest (a
-   * source's returning, changed or first sighting of a known value) one by one.
+   * of it back. The listed values are staged first, then merged by `merge`.
    */
   apply(input: PollResultInput): PollResultSummary {
+    const stage = this.stages.acquire();
+    try {
+      stage.load(input.sightings);
+      return this.merge(input, stage);
+    } finally {
+      this.stages.release(stage);
+    }
+  }
+
+  /**
+   * Merges the values staged in `stage` into the collection; call inside a
+   * write transaction. The values are merged in three groups. Refreshed
+   * sightings and new values take set-based statements, and the versions of
+   * new values are built page by page. The rest (a source's returning,
+   * changed or first sighting of a known value) are applied one by one. `input.sightings` is not
+   * read: the stage holds the listed values.
+   */
+  merge(input: Omit<PollResultInput, 'sightings'>, stage: PollStage): PollResultSummary {
     const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {
       created: 0,
@@ -224,19 +240,18 @@ export class PollTables {
     // New indicator versions are stored in batches: one clock read and write per batch.
     const batch = new VersionBatch(this.objects, collectionId);
 
-    this.stage.load(input.sightings);
     // The common case of a re-poll: active sightings of this source, one statement.
-    summary.refreshed += this.stage.refresh(collectionId, sourceId, seenAt);
-    summary.created += this.stage.insertNew(collectionId, sourceId, seenAt);
-    for (const page of this.stage.newValues()) {
+    summary.refreshed += stage.refresh(collectionId, sourceId, seenAt);
+    summary.created += stage.insertNew(collectionId, sourceId, seenAt);
+    for (const page of stage.newValues()) {
       for (const staged of page) batch.add(this.buildCreated(input, staged));
       batch.flush();
     }
-    for (const page of this.stage.undecided()) {
+    for (const page of stage.undecided()) {
       for (const staged of page) this.applyKnown(input, staged, summary, batch);
     }
     batch.flush();
-    this.stage.clear();
+    stage.clear();
 
     if (input.missing !== undefined) {
       const threshold = Math.max(1, input.missing.withdrawAfter);
@@ -271,7 +286,10 @@ export class PollTables {
   }
 
   /** Builds the first version of a new value's indicator; its only sighting is the one just written. */
-  private buildCreated(input: PollResultInput, staged: StagedValue): ObjectVersionInput {
+  private buildCreated(
+    input: Omit<PollResultInput, 'sightings'>,
+    staged: StagedValue,
+  ): ObjectVersionInput {
     const { valueType, value, indicatorId } = staged;
     const attributes = decodeAttributes(staged.attributes);
     const sighting: SightingInput = { valueType, value, indicatorId };
@@ -302,7 +320,7 @@ export class PollTables {
    * sighting of this source with the same indicator id and attributes.
    */
   private applyKnown(
-    input: PollResultInput,
+    input: Omit<PollResultInput, 'sightings'>,
     staged: StagedValue,
     summary: PollResultSummary,
     batch: VersionBatch,

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
 import {
+  isStreamedPoll,
   StoreError,
   type AdminRecord,
   type AuditInput,
@@ -14,12 +15,15 @@ import {
   type ExpireInput,
   type ExpireSummary,
   type IndicatorEntry,
+  type JoinedObjectPage,
   type ObjectDeletion,
   type ObjectPage,
   type ObjectQuery,
   type ObjectVersionInput,
   type PollResultInput,
   type PollResultSummary,
+  type SightingInput,
+  type StreamedPollInput,
   type PutObjectsResult,
   type PutRecordOptions,
   type RecordKind,
@@ -35,6 +39,7 @@ import { groupInactive, type WithdrawnSightingRow } from '../inactive.js';
 import { SqliteJobBackend } from './agenda-repository.js';
 import { ObjectTable } from './objects.js';
 import { PollTables } from './poll.js';
+import type { PollStage } from './poll-stage.js';
 import { RecordTables } from './records.js';
 import { migrate } from './schema.js';
 
@@ -174,11 +179,20 @@ export class SqliteStore implements Store {
     return this.guard(() => p.objects.query(query));
   }
 
-  /** Returns the SQLite query plan of a page query, one line per step. */
-  explainObjectQuery(query: ObjectQuery): string[] {
+  async queryJoinedObjects(query: ObjectQuery): Promise<JoinedObjectPage> {
     checkLimit(query.limit);
     const p = this.statements();
-    return this.guard(() => p.objects.explain(query));
+    return this.guard(() => p.queryJoined.deferred(query));
+  }
+
+  /**
+   * Returns the SQLite query plan of a page query, one line per step; with
+   * `joined`, the plan of the query of `queryJoinedObjects`.
+   */
+  explainObjectQuery(query: ObjectQuery, joined = false): string[] {
+    checkLimit(query.limit);
+    const p = this.statements();
+    return this.guard(() => p.objects.explain(query, joined));
   }
 
   async countObjects(collectionId: string): Promise<number> {
@@ -214,9 +228,27 @@ export class SqliteStore implements Store {
     return this.guard(() => p.applyUnchanged.immediate(input));
   }
 
-  async applyPoll(input: PollResultInput): Promise<PollResultSummary> {
+  /**
+   * Applies a poll in one write transaction. The batches of a streamed poll
+   * are staged first, each in a short transaction of its own on the temp
+   * database, so the connection never keeps a transaction open across an
+   * await. A throw at any point leaves the collection unchanged.
+   */
+  async applyPoll(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
     const p = this.statements();
-    return this.guard(() => p.applyPoll.immediate(input));
+    if (!isStreamedPoll(input)) return this.guard(() => p.applyPoll.immediate(input));
+
+    const stage = this.guard(() => p.poll.stages.acquire());
+    try {
+      this.guard(() => stage.clear());
+      for await (const batch of input.sightings) {
+        this.guard(() => p.stageBatch(stage, batch));
+      }
+      const completion = await input.complete();
+      return this.guard(() => p.mergeStaged.immediate({ ...input, ...completion }, stage));
+    } finally {
+      if (!this.closed) this.guard(() => p.poll.stages.release(stage));
+    }
   }
 
   async listIndicatorEntries(
@@ -441,11 +473,18 @@ class Prepared {
     (collectionId: string, objects: ObjectVersionInput[]) => PutObjectsResult
   >;
   readonly applyPoll: Database.Transaction<(input: PollResultInput) => PollResultSummary>;
+  readonly stageBatch: Database.Transaction<
+    (stage: PollStage, batch: readonly SightingInput[]) => void
+  >;
+  readonly mergeStaged: Database.Transaction<
+    (input: Omit<PollResultInput, 'sightings'>, stage: PollStage) => PollResultSummary
+  >;
   readonly applyUnchanged: Database.Transaction<
     (input: PollResultInput & { since: number }) => PollResultSummary | undefined
   >;
   readonly expireSightings: Database.Transaction<(input: ExpireInput) => ExpireSummary>;
   readonly deleteVersions: Database.Transaction<(deletion: ObjectDeletion) => number>;
+  readonly queryJoined: Database.Transaction<(query: ObjectQuery) => JoinedObjectPage>;
   readonly putStatus: Database.Statement<[string, number, string]>;
   readonly getStatus: Database.Statement<[string], { body: string }>;
   readonly purgeStatuses: Database.Statement<[number]>;
@@ -516,6 +555,14 @@ class Prepared {
       this.objects.put(collectionId, objects),
     );
     this.applyPoll = db.transaction((input: PollResultInput) => this.poll.apply(input));
+    // Writes the temp database only, so it takes no lock on the data file.
+    this.stageBatch = db.transaction((stage: PollStage, batch: readonly SightingInput[]) =>
+      stage.add(batch),
+    );
+    this.mergeStaged = db.transaction(
+      (input: Omit<PollResultInput, 'sightings'>, stage: PollStage) =>
+        this.poll.merge(input, stage),
+    );
     this.applyUnchanged = db.transaction((input: PollResultInput & { since: number }) =>
       this.poll.applyUnchanged(input),
     );
@@ -523,6 +570,7 @@ class Prepared {
     this.deleteVersions = db.transaction((deletion: ObjectDeletion) =>
       this.objects.deleteVersions(deletion),
     );
+    this.queryJoined = db.transaction((query: ObjectQuery) => this.objects.queryJoined(query));
 
     this.putStatus = db.prepare(
       'INSERT OR REPLACE INTO taxii_statuses (id, request_timestamp, body) VALUES (?, ?, ?)',

@@ -2,7 +2,7 @@
 import type { Context } from 'koa';
 
 import { formatTimestamp } from '../../stix/index.js';
-import type { ObjectPage, StoredObject } from '../../store/index.js';
+import type { JoinedObjectPage, ObjectPage, ObjectQuery, StoredObject } from '../../store/index.js';
 import { decodeCursor, encodeCursor, type CursorScope } from '../cursor.js';
 import type { ResolvedTaxiiDeps } from '../deps.js';
 import { notFound } from '../errors.js';
@@ -20,7 +20,7 @@ export function taxiiTimestamp(micros: number): string {
 }
 
 /** Sends a JSON text that is already serialised, with the TAXII media type. */
-export function sendTaxii(ctx: Context, body: string, status = 200): void {
+export function sendTaxii(ctx: Context, body: string | Buffer, status = 200): void {
   ctx.status = status;
   ctx.body = body;
   ctx.set('Content-Type', TAXII_MEDIA_TYPE);
@@ -40,6 +40,11 @@ export interface FetchedPage extends ObjectPage {
   next?: string;
 }
 
+export interface FetchedJoinedPage extends JoinedObjectPage {
+  /** The `next` cursor, present exactly when `more` is true. */
+  next?: string;
+}
+
 /** The authenticated principal of a request, undefined for an anonymous caller. */
 export function callerOf(ctx: Context): string | undefined {
   return ctx.state['principal'] as string | undefined;
@@ -54,16 +59,18 @@ export interface PageRequestSpec {
   withoutBody: boolean;
 }
 
+interface PreparedPage {
+  query: ObjectQuery;
+  /** The scope that the `next` cursor of the page is bound to. */
+  scope: CursorScope;
+}
+
 /**
- * Reads one page of `spec.filters` in a collection, resuming from the
- * request's `next` cursor, and issues the cursor of the following page. The
- * cursor is bound to the resource, collection, filters and caller.
+ * Builds the storage query of one page of `spec.filters`, resuming from the
+ * request's `next` cursor, which must have been issued for the same
+ * resource, collection, filters and caller.
  */
-export async function fetchPage(
-  ctx: Context,
-  deps: ResolvedTaxiiDeps,
-  spec: PageRequestSpec,
-): Promise<FetchedPage> {
+function preparePage(ctx: Context, deps: ResolvedTaxiiDeps, spec: PageRequestSpec): PreparedPage {
   const pageRequest = parsePageRequest(ctx.query, deps.maxPageSize);
   const scope: CursorScope = {
     resource: spec.resource,
@@ -79,6 +86,20 @@ export async function fetchPage(
   if (spec.withoutBody) {
     query.withoutBody = true;
   }
+  return { query, scope };
+}
+
+/**
+ * Reads one page of `spec.filters` in a collection, resuming from the
+ * request's `next` cursor, and issues the cursor of the following page. The
+ * cursor is bound to the resource, collection, filters and caller.
+ */
+export async function fetchPage(
+  ctx: Context,
+  deps: ResolvedTaxiiDeps,
+  spec: PageRequestSpec,
+): Promise<FetchedPage> {
+  const { query, scope } = preparePage(ctx, deps, spec);
   const page: FetchedPage = await deps.store.queryObjects(query);
 
   const last = page.items[page.items.length - 1];
@@ -92,19 +113,44 @@ export async function fetchPage(
   return page;
 }
 
-/** Sets `X-TAXII-Date-Added-First` and `-Last` for a non-empty page; an empty page gets neither. */
-export function setDateAddedHeaders(ctx: Context, page: ObjectPage): void {
-  const first = page.items[0];
-  const last = page.items[page.items.length - 1];
-  if (first === undefined || last === undefined) {
+/** Reads a page as `fetchPage` does, with the JSON texts of its objects joined. */
+export async function fetchJoinedPage(
+  ctx: Context,
+  deps: ResolvedTaxiiDeps,
+  spec: PageRequestSpec,
+): Promise<FetchedJoinedPage> {
+  const { query, scope } = preparePage(ctx, deps, spec);
+  const page: FetchedJoinedPage = await deps.store.queryJoinedObjects(query);
+
+  if (page.more && page.last !== undefined) {
+    page.next = encodeCursor(deps.cursorSecret, page.last, scope);
+  }
+  return page;
+}
+
+/**
+ * Sets `X-TAXII-Date-Added-First` and `-Last` from the `dateAdded` of the
+ * first and last item of a page; an empty page, with neither, gets neither.
+ */
+export function setDateAddedHeaders(
+  ctx: Context,
+  firstDateAdded: number | undefined,
+  lastDateAdded: number | undefined,
+): void {
+  if (firstDateAdded === undefined || lastDateAdded === undefined) {
     return;
   }
-  ctx.set('X-TAXII-Date-Added-First', taxiiTimestamp(first.dateAdded));
-  ctx.set('X-TAXII-Date-Added-Last', taxiiTimestamp(last.dateAdded));
+  ctx.set('X-TAXII-Date-Added-First', taxiiTimestamp(firstDateAdded));
+  ctx.set('X-TAXII-Date-Added-Last', taxiiTimestamp(lastDateAdded));
+}
+
+/** Sets the date_added headers of a page of `fetchPage`. */
+export function setPageDateAddedHeaders(ctx: Context, page: ObjectPage): void {
+  setDateAddedHeaders(ctx, page.items[0]?.dateAdded, page.items[page.items.length - 1]?.dateAdded);
 }
 
 /** Opens an envelope-like body with `more` and `next`, ready for the list property. */
-export function envelopeHead(page: FetchedPage): string {
+export function envelopeHead(page: { more: boolean; next?: string }): string {
   return page.next === undefined
     ? `{"more":${page.more}`
     : `{"more":true,"next":${JSON.stringify(page.next)}`;

@@ -8,7 +8,7 @@ import {
   envelopeHead,
   fetchPage,
   sendTaxii,
-  setDateAddedHeaders,
+  setPageDateAddedHeaders,
   taxiiTimestamp,
   versionText,
 } from './common.js';
@@ -28,7 +28,7 @@ export function registerManifestRoutes(router: Router, deps: ResolvedTaxiiDeps):
       withoutBody: true,
     });
 
-    setDateAddedHeaders(ctx, page);
+    setPageDateAddedHeaders(ctx, page);
     if (page.items.length === 0) {
       sendTaxii(ctx, '{}');
       return;

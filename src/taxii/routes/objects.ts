@@ -8,11 +8,13 @@ import { notFound } from '../errors.js';
 import { parseObjectFilters, type ObjectFilters } from '../filters.js';
 import {
   envelopeHead,
+  fetchJoinedPage,
   fetchPage,
   sendTaxii,
   setDateAddedHeaders,
+  setPageDateAddedHeaders,
   versionText,
-  type FetchedPage,
+  type FetchedJoinedPage,
 } from './common.js';
 
 const ALL_FILTERS = { id: true, type: true, version: true, specVersion: true };
@@ -20,25 +22,23 @@ const ALL_FILTERS = { id: true, type: true, version: true, specVersion: true };
 const OBJECT_FILTERS = { id: false, type: false, version: true, specVersion: true };
 const VERSIONS_FILTERS = { id: false, type: false, version: false, specVersion: true };
 
+const ENVELOPE_END = Buffer.from(']}');
+
 /**
- * Builds the envelope by joining the stored JSON texts, so that objects are
- * served byte for byte as stored and never parsed again. An empty page is
- * the empty envelope `{}`.
+ * Builds the envelope around the stored JSON texts, which the store has
+ * already joined, so that objects are served byte for byte as stored and
+ * never parsed again. An empty page is the empty envelope `{}`.
  */
-function envelopeBody(page: FetchedPage): string {
-  const items = page.items;
-  if (items.length === 0) {
+function envelopeBody(page: FetchedJoinedPage): Buffer | string {
+  if (page.count === 0) {
     return '{}';
   }
-  const texts = new Array<string>(items.length);
-  for (let i = 0; i < items.length; i++) {
-    texts[i] = items[i]!.json;
-  }
-  return `${envelopeHead(page)},"objects":[${texts.join(',')}]}`;
+  const head = Buffer.from(`${envelopeHead(page)},"objects":[`);
+  return Buffer.concat([head, page.joined, ENVELOPE_END]);
 }
 
-function sendEnvelope(ctx: Context, page: FetchedPage): void {
-  setDateAddedHeaders(ctx, page);
+function sendEnvelope(ctx: Context, page: FetchedJoinedPage): void {
+  setDateAddedHeaders(ctx, page.firstDateAdded, page.last?.dateAdded);
   sendTaxii(ctx, envelopeBody(page));
 }
 
@@ -66,7 +66,7 @@ export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): v
 
     const filters = parseObjectFilters(ctx.query, ALL_FILTERS);
 
-    const page = await fetchPage(ctx, deps, {
+    const page = await fetchJoinedPage(ctx, deps, {
       resource: 'objects',
       collectionId: collection.id,
       filters,
@@ -82,13 +82,13 @@ export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): v
     const objectId = ctx.params['objectId'] ?? '';
     const filters = { ...parseObjectFilters(ctx.query, OBJECT_FILTERS), ids: [objectId] };
 
-    const page = await fetchPage(ctx, deps, {
+    const page = await fetchJoinedPage(ctx, deps, {
       resource: 'object',
       collectionId: collection.id,
       filters,
       withoutBody: false,
     });
-    if (page.items.length === 0) {
+    if (page.count === 0) {
       // An empty page is `{}` when the object exists but the filters exclude it.
       await requireObject(deps, collection.id, objectId);
     }
@@ -116,7 +116,7 @@ export function registerObjectRoutes(router: Router, deps: ResolvedTaxiiDeps): v
       await requireObject(deps, collection.id, objectId);
     }
 
-    setDateAddedHeaders(ctx, page);
+    setPageDateAddedHeaders(ctx, page);
     const body =
       page.items.length === 0
         ? '{}'
