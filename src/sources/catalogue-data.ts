@@ -171,6 +171,26 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     fixture: 'handmade/spamhaus-drop-v6-sample.json',
   },
   {
+    name: 'dshield',
+    title: 'DShield recommended block list: the top 20 attacking /24 networks',
+    homepage: 'https://isc.sans.edu/',
+    licence:
+      'DShield.org, Creative Commons BY-NC-SA 2.5 as stated in the list header (https://creativecommons.org/licenses/by-nc-sa/2.5/): non-commercial use with attribution.',
+    source: {
+      kind: 'text-list',
+      url: 'https://feeds.dshield.org/block.txt',
+      // The list covers the last three days, so a few polls a day are enough.
+      interval: '6h',
+      // Tab-separated start and end of each network; the Start/End header row does not match.
+      extract: '^([0-9.]+)\\t([0-9.]+)\\t',
+      valueType: 'ipv4-range',
+      confidence: 70,
+      tlp: 'clear',
+      labels: ['scanner'],
+    },
+    fixture: 'handmade/dshield-block-sample.txt',
+  },
+  {
     name: 'blocklist-de',
     title: 'blocklist.de attackers of the last 48 hours (all services)',
     homepage: 'https://www.blocklist.de/',

@@ -337,6 +337,8 @@ class LineParser {
     if (this.extract) {
       const match = this.extract.exec(line) as (string | undefined)[] | null;
       if (!match) return undefined;
+      // Two groups are the ends of a range, as in DShield's start and end columns.
+      if (match[2] !== undefined) return `${(match[1] ?? '').trim()}-${match[2].trim()}`;
       return (match[1] ?? match[0] ?? '').trim();
     }
     const comment = TRAILING_COMMENT.exec(line);

@@ -87,6 +87,7 @@ describe('catalogue entries', () => {
 
   test('well-known feeds present', () => {
     const kinds = new Map(CATALOGUE.map((entry) => [entry.name, entry.source.kind]));
+    expect(kinds.get('dshield')).toBe('text-list');
     expect(kinds.get('spamhaus-drop-json')).toBe('json');
     expect(kinds.get('bambenek-c2-ips')).toBe('csv');
     expect(kinds.get('circl-osint')).toBe('misp-feed');

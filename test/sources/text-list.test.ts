@@ -205,6 +205,22 @@ describe('parseTextList awkward input', () => {
     expect(stats.valid).toBe(2);
   });
 
+  test('extract with two groups: a range', async () => {
+    const body = readFileSync(
+      new URL('../fixtures/handmade/dshield-block-sample.txt', import.meta.url),
+    );
+    const { entries, stats } = await parseTextList(body, {
+      extract: /^([0-9.]+)\t([0-9.]+)\t/,
+      valueType: 'ipv4-range',
+    });
+    expect(entries.map((entry) => entry.value)).toEqual([
+      '192.0.2.0/24',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+    ]);
+    expect(stats.valid).toBe(3);
+  });
+
   test('UTF-16 BOM, both byte orders', async () => {
     const text = '# list\r\n198.51.100.1\r\nbücher.example\r\n';
     const little = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
