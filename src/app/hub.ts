@@ -21,6 +21,7 @@ import { toViewEntries } from '../views/select.js';
 import type { ValueType } from '../processing/index.js';
 import { createViewHandler, type ViewHandler } from '../views/index.js';
 import { ViewPublisher } from './views.js';
+import { OneAtATime } from './one-at-a-time.js';
 import { Catalog } from './catalog.js';
 import { createScheduler, type Scheduler } from '../jobs/index.js';
 
@@ -66,6 +67,8 @@ export interface HubOptions {
   env?: NodeJS.ProcessEnv;
   /** Check every REST API response against its declared schema, failing loudly (tests). */
   checkApiResponses?: boolean;
+  /** Schedules no poll, so that sources are polled only through `pollNow` (tests). */
+  pollOnRequestOnly?: boolean;
 }
 
 export async function startHub(
@@ -309,11 +312,12 @@ function screenChanged(before: CollectionConfig, after: CollectionConfig): boole
  * render), but the stored sightings and the TAXII versions follow only a
  * poll that screens the list again. Conditional-GET validators and the
  * unchanged-list digest are dropped, so that the poll parses the list.
+ * Without a scheduler the next `pollNow` does it.
  */
 async function rescreen(
   collection: CollectionConfig,
   store: Store,
-  scheduler: Scheduler,
+  scheduler: Scheduler | undefined,
   logger: Logger,
 ): Promise<void> {
   for (const source of collection.sources) {
@@ -328,7 +332,7 @@ async function rescreen(
       delete rest.lastModified;
       await store.putSourceState({ ...rest, cursor });
     }
-    await scheduler.runPollSoon(collection.id, source.id, source.intervalSeconds);
+    await scheduler?.runPollSoon(collection.id, source.id, source.intervalSeconds);
   }
   logger.info(
     { collection: collection.alias, sources: collection.sources.length },
@@ -372,7 +376,16 @@ function createPoller(
   logger: Logger,
   metrics: PollMetrics,
 ): (collectionId: string, sourceId: string) => Promise<PollReport | undefined> {
-  return async (collectionId, sourceId) => {
+  const queue = new OneAtATime();
+  return (collectionId, sourceId) => {
+    const key = JSON.stringify([collectionId, sourceId]);
+    if (queue.busy(key)) {
+      logger.info({ collectionId, sourceId }, 'poll waits for the running poll of this source');
+    }
+    return queue.run(key, () => pollOnce(collectionId, sourceId));
+  };
+
+  async function pollOnce(collectionId: string, sourceId: string): Promise<PollReport | undefined> {
     const collection = catalog.get(collectionId);
     const source = collection?.sources.find((s) => s.id === sourceId);
     if (!collection || !source) {
@@ -420,7 +433,7 @@ function createPoller(
       });
     }
     return report;
-  };
+  }
 }
 
 /**
@@ -474,10 +487,12 @@ async function startJobs(
     await views.renderNow(collection.id);
   }
 
+  const onRequestOnly = options.pollOnRequestOnly === true;
   const schedulePolls = async (): Promise<number> => {
     const keys: { collectionId: string; sourceId: string }[] = [];
     for (const collection of catalog.collections()) {
       for (const source of collection.sources) {
+        if (onRequestOnly) continue;
         keys.push({ collectionId: collection.id, sourceId: source.id });
         await scheduler.schedulePoll(collection.id, source.id, source.intervalSeconds);
       }
@@ -493,7 +508,7 @@ async function startJobs(
   catalog.onChange(async (change) => {
     if (change.collection) views.setCollection(change.collection);
     else views.removeCollection(change.id);
-    for (const source of change.collection?.sources ?? []) {
+    for (const source of onRequestOnly ? [] : (change.collection?.sources ?? [])) {
       await scheduler.schedulePoll(change.id, source.id, source.intervalSeconds);
     }
     const keys = catalog
@@ -502,7 +517,12 @@ async function startJobs(
     await scheduler.removePollsExcept(keys);
     if (change.collection) views.request(change.id);
     if (change.collection && change.previous && screenChanged(change.previous, change.collection)) {
-      await rescreen(change.collection, opened.store, scheduler, logger);
+      await rescreen(
+        change.collection,
+        opened.store,
+        onRequestOnly ? undefined : scheduler,
+        logger,
+      );
     }
   });
 

@@ -94,8 +94,12 @@ class AgendaScheduler implements Scheduler {
   private readonly lockLifetimeMs: number;
   private readonly stopTimeoutMs: number;
   private readonly concurrency: number;
-  /** Polls started by this process whose job record is not saved back yet, by job id. */
-  private readonly running = new Set<string>();
+  /**
+   * Runs started by this process whose job record is not saved back yet,
+   * counted by job id: on a server without atomic updates (FerretDB) two
+   * scans can lock one job at once, so it can run twice.
+   */
+  private readonly running = new Map<string, number>();
   private readonly runningChanged = new Set<() => void>();
   private started = false;
   private stopping: Promise<void> | undefined;
@@ -118,9 +122,12 @@ class AgendaScheduler implements Scheduler {
     });
     // Agenda emits `complete` after it has saved the job's state and lock.
     this.agenda.on('complete', (job: Job) => {
-      if (this.running.delete(String(job.attrs._id))) {
-        for (const notify of this.runningChanged) notify();
-      }
+      const jobId = String(job.attrs._id);
+      const runs = this.running.get(jobId);
+      if (runs === undefined) return;
+      if (runs > 1) this.running.set(jobId, runs - 1);
+      else this.running.delete(jobId);
+      for (const notify of this.runningChanged) notify();
     });
   }
 
@@ -137,7 +144,7 @@ class AgendaScheduler implements Scheduler {
       async (job: Job) => {
         const jobId = String(job.attrs._id);
         const startedAt = performance.now();
-        this.running.add(jobId);
+        this.addRunning(jobId);
         try {
           await handler();
           this.logger.info(
@@ -263,7 +270,7 @@ class AgendaScheduler implements Scheduler {
 
     const finished = await this.waitForRunning(this.stopTimeoutMs);
     if (finished) return;
-    const jobIds = [...this.running];
+    const jobIds = [...this.running.keys()];
     this.logger.warn(
       { count: jobIds.length, jobIds, durationMs: this.stopTimeoutMs },
       'poll jobs still running at stop deadline; unlocking them',
@@ -293,7 +300,7 @@ class AgendaScheduler implements Scheduler {
     const data = job.attrs.data as PollJobData;
     const fields = { jobId, collectionId: data.collectionId, sourceId: data.sourceId };
     const startedAt = performance.now();
-    this.running.add(jobId);
+    this.addRunning(jobId);
     this.logger.info(fields, 'poll job started');
 
     // Renews the lock so that a long poll is not taken over by another process.
@@ -314,6 +321,10 @@ class AgendaScheduler implements Scheduler {
     } finally {
       clearInterval(renewal);
     }
+  }
+
+  private addRunning(jobId: string): void {
+    this.running.set(jobId, (this.running.get(jobId) ?? 0) + 1);
   }
 }
 

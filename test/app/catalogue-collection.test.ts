@@ -10,10 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
-import { loadConfig } from '../../src/app/config.js';
-import { startHub, type Hub } from '../../src/app/hub.js';
-import { createLogger } from '../../src/app/logger.js';
+import type { Hub } from '../../src/app/hub.js';
 import { FeedServer } from '../helpers/feed-server.js';
+import { startHubOnRequest } from '../helpers/hub.js';
 import { requireMongoInCi, testStores } from '../helpers/stores.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -82,17 +81,7 @@ views:
   - { name: ip, kind: edl-ip }
 `,
     );
-    const config = loadConfig({
-      ...store.env(),
-      FEEDHUB_PORT: '0',
-      FEEDHUB_DATA_DIR: join(dir, 'data'),
-      FEEDHUB_COLLECTIONS_DIR: join(dir, 'collections'),
-      FEEDHUB_LOG_LEVEL: 'silent',
-    });
-    hub = await startHub(config, createLogger('silent'), {
-      processEveryMs: 60_000,
-      viewDebounceMs: 60_000,
-    });
+    hub = await startHubOnRequest(dir, store.env());
   }, 120_000);
 
   afterAll(async () => {

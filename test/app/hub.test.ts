@@ -270,6 +270,22 @@ sources:
     expect(await manifestCount(RW_COLLECTION)).toBe(rwBefore);
   });
 
+  it('serialises polls of one source', async () => {
+    const before = await manifestCount(RW_COLLECTION);
+    // Without an ETag both polls fetch the list; the delay makes the fetches overlap unless serialised.
+    feeds.set('/rw-domains.txt', { kind: 'body', body: RW_DOMAINS, etag: false, delayMs: 300 });
+    const reports = await Promise.all([
+      hub.pollNow!(RW_COLLECTION, 'domains'),
+      hub.pollNow!(RW_COLLECTION, 'domains'),
+    ]);
+    feeds.set('/rw-domains.txt', { kind: 'body', body: RW_DOMAINS, etag: false });
+
+    expect(feeds.maxInFlight('/rw-domains.txt')).toBe(1);
+    expect(reports.map((report) => report?.outcome)).toEqual(['applied', 'applied']);
+    expect(reports.map((report) => report?.created)).toEqual([0, 0]);
+    expect(await manifestCount(RW_COLLECTION)).toBe(before);
+  });
+
   describe.each([
     ['a 500', { kind: 'status', status: 500, body: 'Internal Server Error' } as const, /500/],
     ['a timeout', { kind: 'hang' } as const, /timed out|timeout/i],

@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 
 /** What the feed server sends for one path; tests change it between polls. */
 export type FeedBehaviour =
-  | { kind: 'body'; body: string | Buffer; contentType?: string; etag?: boolean }
+  | {
+      kind: 'body';
+      body: string | Buffer;
+      contentType?: string;
+      etag?: boolean;
+      /** Waits this long before answering, so that requests overlap. */
+      delayMs?: number;
+    }
   | { kind: 'status'; status: number; body?: string }
   | { kind: 'hang' };
 
@@ -17,6 +24,8 @@ export class FeedServer {
   private readonly behaviours = new Map<string, FeedBehaviour>();
   private readonly hanging = new Set<ServerResponse>();
   readonly requests: { path: string; ifNoneMatch?: string }[] = [];
+  private readonly inFlight = new Map<string, number>();
+  private readonly mostInFlight = new Map<string, number>();
   private server?: Server;
   private base = '';
 
@@ -34,6 +43,11 @@ export class FeedServer {
 
   set(path: string, behaviour: FeedBehaviour): void {
     this.behaviours.set(path, behaviour);
+  }
+
+  /** The most requests for `path` that were answered at the same time. */
+  maxInFlight(path: string): number {
+    return this.mostInFlight.get(path) ?? 0;
   }
 
   async stop(): Promise<void> {
@@ -71,6 +85,16 @@ export class FeedServer {
         return;
       }
     }
-    res.writeHead(200, headers).end(behaviour.body);
+    if (behaviour.delayMs === undefined) {
+      res.writeHead(200, headers).end(behaviour.body);
+      return;
+    }
+    const count = (this.inFlight.get(path) ?? 0) + 1;
+    this.inFlight.set(path, count);
+    this.mostInFlight.set(path, Math.max(count, this.mostInFlight.get(path) ?? 0));
+    setTimeout(() => {
+      this.inFlight.set(path, (this.inFlight.get(path) ?? 1) - 1);
+      res.writeHead(200, headers).end(behaviour.body);
+    }, behaviour.delayMs);
   }
 }

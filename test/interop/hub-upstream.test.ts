@@ -53,7 +53,7 @@ sources:
       );
       const upstreamPort = await freePort();
       upstream = await startTestHub(join(dir, 'up-data'), join(dir, 'up'), upstreamPort, storeEnv);
-      await Promise.all([upstream.waitForPoll('feodo'), upstream.waitForPoll('bandook')]);
+      await Promise.all([upstream.waitForApplied('feodo'), upstream.waitForApplied('bandook')]);
 
       writeFileSync(
         join(dir, 'down', 'mirror.yaml'),

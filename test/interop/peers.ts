@@ -111,6 +111,8 @@ export interface TestHub {
   logs: Record<string, unknown>[];
   /** Waits for the `count`-th finished poll (applied or failed) of a source since the start. */
   waitForPoll(sourceId: string, count?: number): Promise<Record<string, unknown>>;
+  /** Waits for the first finished poll of a source and throws, with its error, unless it applied. */
+  waitForApplied(sourceId: string): Promise<Record<string, unknown>>;
 }
 
 export async function startTestHub(
@@ -154,6 +156,14 @@ export async function startTestHub(
     logs,
     waitForPoll: (sourceId, count = 1) =>
       waitFor(`poll ${count} of ${sourceId}`, () => finished(sourceId)[count - 1], 60_000),
+    waitForApplied: async (sourceId) => {
+      const line = await waitFor(`poll of ${sourceId}`, () => finished(sourceId)[0], 60_000);
+      if (line.msg !== 'poll applied') {
+        const err = line.err as { message?: string } | undefined;
+        throw new Error(`poll of ${sourceId} failed: ${err?.message ?? JSON.stringify(line)}`);
+      }
+      return line;
+    },
   };
 }
 

@@ -84,7 +84,7 @@ sources: []
         ...storeEnv,
         FEEDHUB_PRINCIPALS_FILE: join(dir, 'principals.yaml'),
       });
-      await Promise.all(['feodo', 'rw-ips', 'bandook'].map((id) => hub.waitForPoll(id)));
+      await Promise.all(['feodo', 'rw-ips', 'bandook'].map((id) => hub.waitForApplied(id)));
       collectionUrl = `${hub.url}/taxii2/hub/collections/${COLLECTION}/`;
       published = await readAllObjects(collectionUrl);
     }, 90_000);

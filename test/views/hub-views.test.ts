@@ -12,6 +12,7 @@ import { hashSecret } from '../../src/auth/index.js';
 import { detectAndCanonicalize } from '../../src/processing/index.js';
 import { VIEW_KIND_NAMES } from '../../src/views/index.js';
 import { FeedServer } from '../helpers/feed-server.js';
+import { startHubOnRequest } from '../helpers/hub.js';
 import { requireMongoInCi, testStores } from '../helpers/stores.js';
 import { parseCefLine } from './cef-parse.js';
 
@@ -176,18 +177,9 @@ sources:
     interval: 1h
 ${VIEWS_YAML}`,
     );
-    const config = loadConfig({
+    hub = await startHubOnRequest(dir, {
       ...store.env(),
-      FEEDHUB_PORT: '0',
-      FEEDHUB_DATA_DIR: join(dir, 'data'),
-      FEEDHUB_COLLECTIONS_DIR: join(dir, 'collections'),
       FEEDHUB_PRINCIPALS_FILE: join(dir, 'principals.yaml'),
-      FEEDHUB_LOG_LEVEL: 'silent',
-    });
-    // Polls run only through pollNow, so every test reads the same data.
-    hub = await startHub(config, createLogger('silent'), {
-      processEveryMs: 60_000,
-      viewDebounceMs: 60_000,
     });
     for (const source of ['feodo', 'ipsum', 'domains', 'urls']) {
       await hub.pollNow!(COLLECTION, source);
@@ -442,6 +434,7 @@ describe('sample collections', () => {
     hub = await startHub(config, createLogger('silent'), {
       processEveryMs: 60_000,
       viewDebounceMs: 60_000,
+      pollOnRequestOnly: true,
     });
     const kinds = new Set<string>();
     const empty: string[] = [];
