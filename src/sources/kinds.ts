@@ -192,6 +192,25 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
 // Defined in its own module, so that kind modules can import it without an import cycle.
 export { SourceRejectedError };
 
+/**
+ * The end step of a parsed body: the body is judged once it has been read
+ * whole, and the report keeps only the named counts of its stats.
+ */
+function judgedEnd<S extends ReadStats>(
+  stats: () => S,
+  judge: (stats: S) => { ok: true } | { ok: false; reason: string },
+  kept: readonly (keyof ReadStats)[],
+) {
+  return () => {
+    const all = stats();
+    const judgement = judge(all);
+    if (!judgement.ok) return judgement;
+    const report: ReadStats = { valid: all.valid, invalid: all.invalid };
+    for (const key of kept) Object.assign(report, { [key]: all[key] });
+    return { ok: true as const, stats: report };
+  };
+}
+
 /** Reads a text list as a stream of batches. */
 function readTextListStream(context: ReadContext): Promise<ReadResult> {
   const { source } = context;
@@ -203,24 +222,16 @@ function readTextListStream(context: ReadContext): Promise<ReadResult> {
     });
     return {
       batches: parsed.batches,
-      end: () => {
-        const { stats } = parsed;
-        const judgement = judgeBody(stats);
-        if (!judgement.ok) return judgement;
-        return {
-          ok: true,
-          stats: {
-            lines: stats.lines,
-            comments: stats.comments,
-            blank: stats.blank,
-            unmatched: stats.unmatched,
-            valid: stats.valid,
-            invalid: stats.invalid,
-            duplicates: stats.duplicates,
-            invalidExamples: stats.invalidExamples,
-          },
-        };
-      },
+      end: judgedEnd(() => parsed.stats, judgeBody, [
+        'lines',
+        'comments',
+        'blank',
+        'unmatched',
+        'valid',
+        'invalid',
+        'duplicates',
+        'invalidExamples',
+      ]),
     };
   });
 }
@@ -238,25 +249,17 @@ function readCsvStream(context: ReadContext): Promise<ReadResult> {
     const parsed = streamCsv(body, settings);
     return {
       batches: parsed.batches,
-      end: () => {
-        const stats = parsed.stats();
-        const judgement = judgeCsv(stats);
-        if (!judgement.ok) return judgement;
-        return {
-          ok: true,
-          stats: {
-            lines: stats.lines,
-            comments: stats.comments,
-            blank: stats.blank,
-            skipped: stats.skipped,
-            valid: stats.valid,
-            invalid: stats.invalid,
-            duplicates: stats.duplicates,
-            invalidAttributes: stats.invalidAttributes,
-            invalidExamples: stats.invalidExamples,
-          },
-        };
-      },
+      end: judgedEnd(parsed.stats, judgeCsv, [
+        'lines',
+        'comments',
+        'blank',
+        'skipped',
+        'valid',
+        'invalid',
+        'duplicates',
+        'invalidAttributes',
+        'invalidExamples',
+      ]),
     };
   });
 }
