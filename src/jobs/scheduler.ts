@@ -96,11 +96,20 @@ class AgendaScheduler implements Scheduler {
   private readonly concurrency: number;
   /**
    * Runs started by this process whose job record is not saved back yet,
-   * counted by job id: on a server without atomic updates (FerretDB) two
+   * counted by job id. On a server without atomic updates (FerretDB) two
    * scans can lock one job at once, so it can run twice.
    */
   private readonly running = new Map<string, number>();
   private readonly runningChanged = new Set<() => void>();
+  /**
+   * Schedule changes requested while the poll of their source ran, by
+   * source. Saving them at once would be undone by the run's final save of
+   * its job, and on MongoDB would also clear the run's lock.
+   */
+  private readonly deferred = new Map<string, () => Promise<void>>();
+  private deferTimer: NodeJS.Timeout | undefined;
+  private applyingDeferred = false;
+  private readonly processEveryMs: number;
   private started = false;
   private stopping: Promise<void> | undefined;
 
@@ -109,10 +118,11 @@ class AgendaScheduler implements Scheduler {
     this.lockLifetimeMs = positive('lockLifetimeMs', options.lockLifetimeMs ?? 600_000);
     this.stopTimeoutMs = positive('stopTimeoutMs', options.stopTimeoutMs ?? 30_000);
     this.concurrency = positive('concurrency', options.concurrency ?? 4);
+    this.processEveryMs = positive('processEveryMs', options.processEveryMs ?? 5000);
     this.agenda = new Agenda({
       backend: options.backend,
       name: options.name ?? `${hostname()}:${process.pid}`,
-      processEvery: positive('processEveryMs', options.processEveryMs ?? 5000),
+      processEvery: this.processEveryMs,
       defaultLockLifetime: this.lockLifetimeMs,
       maxConcurrency: this.concurrency,
     });
@@ -200,11 +210,15 @@ class AgendaScheduler implements Scheduler {
       return;
     }
 
-    const job = this.agenda.create<PollJobData>(POLL_JOB, data);
-    // A numeric interval is in ms; without a previous run it makes the job due now.
-    job.repeatEvery(intervalMs);
-    job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
-    await job.save();
+    const save = async () => {
+      const job = this.agenda.create<PollJobData>(POLL_JOB, data);
+      // A numeric interval is in ms; without a previous run it makes the job due now.
+      job.repeatEvery(intervalMs);
+      job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
+      await job.save();
+    };
+    if (existing?.locked === true) this.defer(data, save);
+    else await save();
   }
 
   async runPollSoon(
@@ -212,11 +226,62 @@ class AgendaScheduler implements Scheduler {
     sourceId: string,
     intervalSeconds: number,
   ): Promise<void> {
-    const job = this.agenda.create<PollJobData>(POLL_JOB, { collectionId, sourceId });
-    job.repeatEvery(Math.round(intervalSeconds * 1000));
-    job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
-    job.schedule(new Date());
-    await job.save();
+    const data: PollJobData = { collectionId, sourceId };
+    const save = async () => {
+      const job = this.agenda.create<PollJobData>(POLL_JOB, data);
+      job.repeatEvery(Math.round(intervalSeconds * 1000));
+      job.unique({ 'data.collectionId': collectionId, 'data.sourceId': sourceId });
+      job.schedule(new Date());
+      await job.save();
+    };
+    const existing = (await this.listPolls()).find((poll) => keyOf(poll) === keyOf(data));
+    if (existing?.locked === true) this.defer(data, save);
+    else await save();
+  }
+
+  /**
+   * Keeps `save` until the poll of `data` no longer holds its lock, then
+   * runs it. A later request for the same source replaces an earlier one.
+   *
+   * NOTE: a poll that a process locks between the check and the save is
+   * still unlocked by the save on MongoDB, so another worker may start the
+   * same source. Polls of one source queue only within one process.
+   */
+  private defer(data: PollJobData, save: () => Promise<void>): void {
+    this.deferred.set(keyOf(data), save);
+    this.logger.info(
+      data,
+      'poll of this source is running, so its new schedule applies when it ends',
+    );
+    if (this.deferTimer !== undefined) return;
+    this.deferTimer = setInterval(() => void this.applyDeferred(), this.processEveryMs);
+    this.deferTimer.unref();
+  }
+
+  private async applyDeferred(): Promise<void> {
+    if (this.applyingDeferred) return;
+    this.applyingDeferred = true;
+    try {
+      const polls = await this.listPolls();
+      for (const [key, save] of [...this.deferred]) {
+        const poll = polls.find((candidate) => keyOf(candidate) === key);
+        if (poll?.locked === true) continue;
+        this.deferred.delete(key);
+        // A source removed meanwhile gets no job back.
+        if (poll !== undefined) await save();
+      }
+    } catch (err) {
+      this.logger.warn(
+        { err },
+        'saving a deferred poll schedule failed, so it is retried at the next scan',
+      );
+    } finally {
+      this.applyingDeferred = false;
+    }
+    if (this.deferred.size === 0 && this.deferTimer !== undefined) {
+      clearInterval(this.deferTimer);
+      this.deferTimer = undefined;
+    }
   }
 
   async removePollsExcept(keys: PollJobData[]): Promise<number> {
@@ -264,6 +329,8 @@ class AgendaScheduler implements Scheduler {
   }
 
   private async stopOnce(): Promise<void> {
+    if (this.deferTimer !== undefined) clearInterval(this.deferTimer);
+    this.deferTimer = undefined;
     if (!this.started) return;
     // Stops the scan and unlocks jobs that are locked but not running yet.
     await this.agenda.stop(false);

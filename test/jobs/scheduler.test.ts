@@ -284,6 +284,61 @@ describe('scheduler', () => {
     await waitFor(() => lines.some((line) => line.msg === 'poll job finished'));
   });
 
+  it('run soon during a poll', async () => {
+    const store = await openStore(newFile());
+    let calls = 0;
+    let release: () => void = () => {};
+    const { scheduler, lines } = newScheduler(store, () => {
+      calls++;
+      if (calls > 1) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    // Cleanups run last first, so a failed check releases the poll before stop() waits for it.
+    cleanups.push(async () => release());
+    await scheduler.schedulePoll('c1', 's1', 3600);
+    await scheduler.start();
+    await waitFor(() => calls === 1);
+
+    // A rescreen requests a poll while the scheduled one runs: the running
+    // poll read the list with the old rules, so another must follow it.
+    await scheduler.runPollSoon('c1', 's1', 3600);
+    expect(lines.some((line) => line.msg.startsWith('poll of this source is running'))).toBe(true);
+    const [during] = await scheduler.listPolls();
+    expect(during?.locked).toBe(true);
+
+    release();
+    await waitFor(() => calls === 2);
+    await waitFor(() => lines.filter((line) => line.msg === 'poll job finished').length === 2);
+    const [after] = await scheduler.listPolls();
+    expect(after?.intervalSeconds).toBe(3600);
+    expect(after?.nextRunAt?.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+
+  it('interval change during a poll', async () => {
+    const store = await openStore(newFile());
+    let calls = 0;
+    let release: () => void = () => {};
+    const { scheduler } = newScheduler(store, () => {
+      calls++;
+      if (calls > 1) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    cleanups.push(async () => release());
+    await scheduler.schedulePoll('c1', 's1', 3600);
+    await scheduler.start();
+    await waitFor(() => calls === 1);
+
+    await scheduler.schedulePoll('c1', 's1', 7200);
+    release();
+    await waitFor(() => calls === 2);
+    const [poll] = await scheduler.listPolls();
+    expect(poll?.intervalSeconds).toBe(7200);
+  });
+
   it('failed poll logged', async () => {
     const store = await openStore(newFile());
     const { scheduler, lines } = newScheduler(store, async () => {
