@@ -18,7 +18,14 @@ import {
   toStoredVersion,
   type TlpLevel,
 } from '../stix/index.js';
-import type { ObjectVersionInput, SightingInput, SourceState, Store } from '../store/index.js';
+import type {
+  ExpireSummary,
+  ObjectVersionInput,
+  PollResultSummary,
+  SightingInput,
+  SourceState,
+  Store,
+} from '../store/index.js';
 import {
   collectStream,
   SOURCE_KINDS,
@@ -217,15 +224,9 @@ export async function pollSource(
           unchangedList: true,
           plausible: true,
           durationMs: elapsed(),
+          ...appliedCounts(applied, aged),
           created: 0,
-          refreshed: applied.refreshed,
           reactivated: 0,
-          missed: applied.missed ?? 0,
-          withdrawn: applied.withdrawn ?? 0,
-          merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
-          expired: aged?.expired ?? 0,
-          objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
-          conflicts: applied.objects.conflicts.length,
         });
         await deps.store.putSourceState({ ...state, lastReport: { ...report } });
         log.info(
@@ -467,15 +468,7 @@ async function applyList(
   Object.assign(report, {
     outcome: 'applied',
     durationMs: elapsed(),
-    created: applied.created,
-    refreshed: applied.refreshed,
-    reactivated: applied.reactivated ?? 0,
-    missed: applied.missed ?? 0,
-    withdrawn: applied.withdrawn ?? 0,
-    merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
-    expired: aged?.expired ?? 0,
-    objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
-    conflicts: applied.objects.conflicts.length,
+    ...appliedCounts(applied, aged),
   });
   if (!plausible) {
     log.warn(
@@ -504,6 +497,21 @@ async function applyList(
     'poll applied',
   );
   return report;
+}
+
+/** Returns the report counts of an applied poll, with those of the aging pass after it. */
+function appliedCounts(applied: PollResultSummary, aged: ExpireSummary | undefined) {
+  return {
+    created: applied.created,
+    refreshed: applied.refreshed,
+    reactivated: applied.reactivated ?? 0,
+    missed: applied.missed ?? 0,
+    withdrawn: applied.withdrawn ?? 0,
+    merged: (applied.merged ?? 0) + (aged?.merged ?? 0),
+    expired: aged?.expired ?? 0,
+    objectsAdded: applied.objects.added + (aged?.objects.added ?? 0),
+    conflicts: applied.objects.conflicts.length,
+  };
 }
 
 /** Builds the sighting of one screened entry and notes the TLP its attributes name. */

@@ -284,11 +284,15 @@ describe('scheduler', () => {
     await waitFor(() => lines.some((line) => line.msg === 'poll job finished'));
   });
 
-  it('run soon during a poll', async () => {
+  /**
+   * Starts a scheduler whose first poll of c1/s1 (interval 1 h) runs until
+   * `release()`, and whose later polls end at once.
+   */
+  async function startHeldPoll() {
     const store = await openStore(newFile());
     let calls = 0;
     let release: () => void = () => {};
-    const { scheduler, lines } = newScheduler(store, () => {
+    const started = newScheduler(store, () => {
       calls++;
       if (calls > 1) return Promise.resolve();
       return new Promise<void>((resolve) => {
@@ -297,9 +301,14 @@ describe('scheduler', () => {
     });
     // Cleanups run last first, so a failed check releases the poll before stop() waits for it.
     cleanups.push(async () => release());
-    await scheduler.schedulePoll('c1', 's1', 3600);
-    await scheduler.start();
+    await started.scheduler.schedulePoll('c1', 's1', 3600);
+    await started.scheduler.start();
     await waitFor(() => calls === 1);
+    return { ...started, calls: () => calls, release: () => release() };
+  }
+
+  it('run soon during a poll', async () => {
+    const { scheduler, lines, calls, release } = await startHeldPoll();
 
     // A rescreen requests a poll while the scheduled one runs: the running
     // poll read the list with the old rules, so another must follow it.
@@ -309,7 +318,7 @@ describe('scheduler', () => {
     expect(during?.locked).toBe(true);
 
     release();
-    await waitFor(() => calls === 2);
+    await waitFor(() => calls() === 2);
     await waitFor(() => lines.filter((line) => line.msg === 'poll job finished').length === 2);
     const [after] = await scheduler.listPolls();
     expect(after?.intervalSeconds).toBe(3600);
@@ -317,24 +326,11 @@ describe('scheduler', () => {
   });
 
   it('interval change during a poll', async () => {
-    const store = await openStore(newFile());
-    let calls = 0;
-    let release: () => void = () => {};
-    const { scheduler } = newScheduler(store, () => {
-      calls++;
-      if (calls > 1) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        release = resolve;
-      });
-    });
-    cleanups.push(async () => release());
-    await scheduler.schedulePoll('c1', 's1', 3600);
-    await scheduler.start();
-    await waitFor(() => calls === 1);
+    const { scheduler, calls, release } = await startHeldPoll();
 
     await scheduler.schedulePoll('c1', 's1', 7200);
     release();
-    await waitFor(() => calls === 2);
+    await waitFor(() => calls() === 2);
     const [poll] = await scheduler.listPolls();
     expect(poll?.intervalSeconds).toBe(7200);
   });
