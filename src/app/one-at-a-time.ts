@@ -1,9 +1,9 @@
 /**
  * Runs tasks that share a key one after the other, and tasks of different
- * keys at once. Used for polls: two polls of one source in one process
- * (a scheduled one and one asked for through the API, or one job that a
- * server without atomic updates let two scans lock) would otherwise write
- * the same sightings and versions side by side.
+ * keys at once. Polls use it, so that two polls of one source in a process
+ * never write the same sightings and versions side by side. Such pairs come
+ * from a scheduled poll and one requested through the API, or from a job
+ * that two scans locked on a server without atomic updates (FerretDB).
  */
 export class OneAtATime {
   private readonly tails = new Map<string, Promise<void>>();
@@ -23,7 +23,7 @@ export class OneAtATime {
     return result;
   }
 
-  /** Whether a task of `key` runs or waits. */
+  /** Returns true while a task of `key` runs or waits. */
   busy(key: string): boolean {
     return this.tails.has(key);
   }

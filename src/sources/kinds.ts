@@ -193,20 +193,20 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
 export { SourceRejectedError };
 
 /**
- * The end step of a parsed body: the body is judged once it has been read
- * whole, and the report keeps only the named counts of its stats.
+ * Builds the end step of a parsed body. It judges the body once it has been
+ * read whole, and copies only the `reported` counts of its stats.
  */
 function judgedEnd<S extends ReadStats>(
   stats: () => S,
   judge: (stats: S) => { ok: true } | { ok: false; reason: string },
-  kept: readonly (keyof ReadStats)[],
+  reported: readonly (keyof ReadStats)[],
 ) {
   return () => {
     const all = stats();
     const judgement = judge(all);
     if (!judgement.ok) return judgement;
     const report: ReadStats = { valid: all.valid, invalid: all.invalid };
-    for (const key of kept) Object.assign(report, { [key]: all[key] });
+    for (const key of reported) Object.assign(report, { [key]: all[key] });
     return { ok: true as const, stats: report };
   };
 }

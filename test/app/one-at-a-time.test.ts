@@ -17,10 +17,10 @@ describe('OneAtATime', () => {
   it('runs one key in order', async () => {
     const queue = new OneAtATime();
     const events: string[] = [];
-    const held = gate();
+    const paused = gate();
     const first = queue.run('s1', async () => {
       events.push('a start');
-      await held.promise;
+      await paused.promise;
       events.push('a end');
       return 'a';
     });
@@ -32,7 +32,7 @@ describe('OneAtATime', () => {
     expect(events).toEqual(['a start']);
     expect(queue.busy('s1')).toBe(true);
 
-    held.open();
+    paused.open();
     expect(await Promise.all([first, second])).toEqual(['a', 'b']);
     expect(events).toEqual(['a start', 'a end', 'b start']);
     await tick();
@@ -41,19 +41,19 @@ describe('OneAtATime', () => {
 
   it('runs different keys at once', async () => {
     const queue = new OneAtATime();
-    const held = gate();
+    const paused = gate();
     const started: string[] = [];
     const first = queue.run('s1', async () => {
       started.push('s1');
-      await held.promise;
+      await paused.promise;
     });
     const second = queue.run('s2', async () => {
       started.push('s2');
-      await held.promise;
+      await paused.promise;
     });
     await tick();
     expect(started).toEqual(['s1', 's2']);
-    held.open();
+    paused.open();
     await Promise.all([first, second]);
   });
 

@@ -9,7 +9,7 @@ export type FeedBehaviour =
       body: string | Buffer;
       contentType?: string;
       etag?: boolean;
-      /** Waits this long before answering, so that requests overlap. */
+      /** Delay in ms before the response is sent, so that requests overlap. */
       delayMs?: number;
     }
   | { kind: 'status'; status: number; body?: string }
@@ -45,7 +45,7 @@ export class FeedServer {
     this.behaviours.set(path, behaviour);
   }
 
-  /** The most requests for `path` that were answered at the same time. */
+  /** Returns the largest number of requests for `path` that were in flight at once. */
   maxInFlight(path: string): number {
     return this.mostInFlight.get(path) ?? 0;
   }

@@ -7,8 +7,8 @@ import { createLogger } from '../../src/app/logger.js';
 /**
  * Starts a silent hub on a free port of 127.0.0.1, with its data in
  * `dir/data` and its collections from `collectionsDir`. Sources are polled
- * only when a test asks (`pollNow`) and views render soon after only when
- * asked, so every test of a file reads the same data. `env` adds settings, such as a store's.
+ * only through `pollNow`, and views render only on request, so every test of
+ * a file reads the same data. `env` adds settings, such as a store's.
  */
 export function startHubOnRequest(
   dir: string,
