@@ -88,10 +88,11 @@ export class ObjectTable {
       'SELECT 1 AS one FROM objects WHERE collection_id = ? AND id = ? LIMIT 1',
     );
     // Without INDEXED BY, SQLite preferred scanning the whole collection in
-    // objects_page, which covers these columns, to seeking the object here.
+    // objects_page, which covers these columns, to seeking the object in the
+    // index of the UNIQUE (collection_id, id, version) constraint.
     this.readVersions = db.prepare(
       `SELECT rowid AS rowId, version, spec_version AS specVersion, flags
-       FROM objects INDEXED BY objects_spec WHERE collection_id = ? AND id = ?`,
+       FROM objects INDEXED BY sqlite_autoindex_objects_1 WHERE collection_id = ? AND id = ?`,
     );
     this.writeFlags = db.prepare('UPDATE objects SET flags = ? WHERE rowid = ?');
     this.readPosition = db.prepare(
@@ -159,6 +160,42 @@ export class ObjectTable {
     }
 
     if (assigned !== 0) this.writeClock.run(collectionId, assigned);
+    return result;
+  }
+
+  /**
+   * Stores versions as `put` does, for objects that the caller found to have
+   * no version in the collection earlier in the same transaction, without
+   * reading each object's versions first. Each is the only version of its
+   * object and gets every flag. Call inside that write transaction.
+   */
+  putFirstVersions(collectionId: string, objects: readonly ObjectVersionInput[]): PutObjectsResult {
+    const result: PutObjectsResult = { added: 0, unchanged: 0, conflicts: [] };
+    if (objects.length === 0) return result;
+    for (const object of objects) checkTypePrefix(object);
+
+    const last = this.readClock.get(collectionId)?.last ?? 0;
+    let next = Math.max(nowMicros(), last + 1);
+    for (const object of objects) {
+      const inserted = this.insert.run(
+        collectionId,
+        object.id,
+        object.version,
+        object.type,
+        object.specVersion,
+        next,
+        object.json,
+        ONLY_VERSION_FLAGS,
+      ).changes;
+      if (inserted === 0) {
+        throw new StoreError(
+          `Version ${object.version} of ${object.id} is already stored in collection ${collectionId}, but the poll found no version of it. The poll was rolled back: run it again`,
+        );
+      }
+      next++;
+    }
+    result.added = objects.length;
+    this.writeClock.run(collectionId, next - 1);
     return result;
   }
 

@@ -76,6 +76,12 @@ class VersionBatch {
     mergeObjects(this.objects, this.table.put(this.collectionId, this.pending));
     this.pending = [];
   }
+
+  /** Stores versions of objects that have none in the collection; see `ObjectTable.putFirstVersions`. */
+  putFirst(versions: readonly ObjectVersionInput[]): void {
+    this.flush();
+    mergeObjects(this.objects, this.table.putFirstVersions(this.collectionId, versions));
+  }
 }
 
 /** Statements on `sightings` and `source_state`. Writers run inside a write transaction. */
@@ -243,9 +249,15 @@ export class PollTables {
     // The common case of a re-poll: active sightings of this source, one statement.
     summary.refreshed += stage.refresh(collectionId, sourceId, seenAt);
     summary.created += stage.insertNew(collectionId, sourceId, seenAt);
+    // The stage found no version of these indicator ids in this transaction.
     for (const page of stage.newValues()) {
-      for (const staged of page) batch.add(this.buildCreated(input, staged));
-      batch.flush();
+      const first: ObjectVersionInput[] = [];
+      for (const staged of page) {
+        const version = this.buildCreated(input, staged);
+        if (version.id === staged.indicatorId) first.push(version);
+        else batch.add(version);
+      }
+      batch.putFirst(first);
     }
     for (const page of stage.undecided()) {
       for (const staged of page) this.applyKnown(input, staged, summary, batch);

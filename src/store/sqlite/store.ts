@@ -37,6 +37,7 @@ import {
 } from '../port.js';
 import { groupInactive, type WithdrawnSightingRow } from '../inactive.js';
 import { SqliteJobBackend } from './agenda-repository.js';
+import { Checkpointer, type CheckpointResult } from './checkpointer.js';
 import { ObjectTable } from './objects.js';
 import { PollTables } from './poll.js';
 import type { PollStage } from './poll-stage.js';
@@ -65,6 +66,9 @@ type ViewRow = Omit<RenderedView, 'collectionId' | 'name' | 'data'>;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
+/** WAL pages after which a commit checkpoints on the committing connection (SQLite's default). */
+const AUTO_CHECKPOINT_PAGES = 1000;
+
 /**
  * Opens (creating when missing) the SQLite file and returns a store on it.
  * Call `init()` before anything else to apply migrations.
@@ -83,6 +87,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: Database.Database;
+  /** Checkpoints after large writes; undefined when the file is not in WAL mode (`:memory:`). */
+  private readonly checkpointer: Checkpointer | undefined;
   private closed = false;
   /** Statements, prepared by `init()` once the schema exists. */
   private prepared: Prepared | undefined;
@@ -102,6 +108,14 @@ export class SqliteStore implements Store {
       // test/store/sqlite-speed.test.ts at SIGHTINGS = 1,000,000 on a 2-vCPU VM.
       this.db.pragma('cache_size = -65536');
       this.db.pragma('mmap_size = 268435456');
+      this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+      const mode = this.db.pragma('journal_mode', { simple: true }) as string;
+      this.checkpointer =
+        mode === 'wal'
+          ? new Checkpointer(options.file, () => {
+              if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+            })
+          : undefined;
     } catch (error) {
       throw new StoreError(`Opening SQLite file ${options.file} failed: ${messageOf(error)}`, {
         cause: error,
@@ -143,7 +157,19 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.checkpointer?.close();
     this.db.close();
+  }
+
+  /**
+   * Resolves when the checkpoints requested after large writes have run;
+   * benchmarks wait for it between polls, and tests to see the result.
+   */
+  async checkpointsSettled(): Promise<{ failure?: string } & Partial<CheckpointResult>> {
+    if (this.checkpointer === undefined) return {};
+    await this.checkpointer.settled();
+    const { last, failure } = this.checkpointer;
+    return { ...last, ...(failure === undefined ? {} : { failure }) };
   }
 
   async upsertCollection(collection: CollectionRecord): Promise<void> {
@@ -170,7 +196,9 @@ export class SqliteStore implements Store {
 
   async putObjects(collectionId: string, objects: ObjectVersionInput[]): Promise<PutObjectsResult> {
     const p = this.statements();
-    return this.guard(() => p.putObjects.immediate(collectionId, objects));
+    return this.guard(() =>
+      this.offloadCheckpoint(() => p.putObjects.immediate(collectionId, objects)),
+    );
   }
 
   async queryObjects(query: ObjectQuery): Promise<ObjectPage> {
@@ -225,7 +253,7 @@ export class SqliteStore implements Store {
     input: PollResultInput & { since: number },
   ): Promise<PollResultSummary | undefined> {
     const p = this.statements();
-    return this.guard(() => p.applyUnchanged.immediate(input));
+    return this.guard(() => this.offloadCheckpoint(() => p.applyUnchanged.immediate(input)));
   }
 
   /**
@@ -236,7 +264,9 @@ export class SqliteStore implements Store {
    */
   async applyPoll(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
     const p = this.statements();
-    if (!isStreamedPoll(input)) return this.guard(() => p.applyPoll.immediate(input));
+    if (!isStreamedPoll(input)) {
+      return this.guard(() => this.offloadCheckpoint(() => p.applyPoll.immediate(input)));
+    }
 
     const stage = this.guard(() => p.poll.stages.acquire());
     try {
@@ -245,7 +275,9 @@ export class SqliteStore implements Store {
         this.guard(() => p.stageBatch(stage, batch));
       }
       const completion = await input.complete();
-      return this.guard(() => p.mergeStaged.immediate({ ...input, ...completion }, stage));
+      return this.guard(() =>
+        this.offloadCheckpoint(() => p.mergeStaged.immediate({ ...input, ...completion }, stage)),
+      );
     } finally {
       if (!this.closed) this.guard(() => p.poll.stages.release(stage));
     }
@@ -316,17 +348,19 @@ export class SqliteStore implements Store {
   async putView(view: RenderedView): Promise<void> {
     const p = this.statements();
     this.guard(() =>
-      p.putView.run(
-        view.collectionId,
-        view.name,
-        view.contentType,
-        view.etag,
-        view.body,
-        view.renderedAt,
-        view.entryCount,
-        view.data,
-        view.dataEtag,
-        view.log,
+      this.offloadCheckpoint(() =>
+        p.putView.run(
+          view.collectionId,
+          view.name,
+          view.contentType,
+          view.etag,
+          view.body,
+          view.renderedAt,
+          view.entryCount,
+          view.data,
+          view.dataEtag,
+          view.log,
+        ),
       ),
     );
   }
@@ -365,7 +399,7 @@ export class SqliteStore implements Store {
 
   async expireSightings(input: ExpireInput): Promise<ExpireSummary> {
     const p = this.statements();
-    return this.guard(() => p.expireSightings.immediate(input));
+    return this.guard(() => this.offloadCheckpoint(() => p.expireSightings.immediate(input)));
   }
 
   async listSightings(
@@ -442,6 +476,24 @@ export class SqliteStore implements Store {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreError(`SQLite store ${this.file} is closed`);
+  }
+
+  /**
+   * Runs a write that may add many pages to the WAL with automatic
+   * checkpoints off, then has the worker thread checkpoint. Until the first
+   * such write, small writes keep SQLite's own checkpoint at commit, which
+   * copies a few MiB at most.
+   */
+  private offloadCheckpoint<T>(write: () => T): T {
+    const checkpointer = this.checkpointer;
+    if (checkpointer === undefined || !checkpointer.usable) return write();
+    // Off for good: the worker checkpoints the small writes too, every second.
+    this.db.pragma('wal_autocheckpoint = 0');
+    try {
+      return write();
+    } finally {
+      checkpointer.request();
+    }
   }
 
   /** Runs `work`, turning driver errors into `StoreError`; other errors pass unchanged. */
