@@ -168,7 +168,9 @@ export function looksLikeHtml(start: string): boolean {
 
 /**
  * Canonicalizes values, keeps each canonical value once, and counts valid,
- * invalid and duplicate values with a few invalid examples.
+ * invalid and duplicate values with a few invalid examples. With
+ * `keepDuplicates` it keeps repeated values too and counts them as valid,
+ * so its memory does not grow with the body (see `TextListOptions`).
  */
 export class EntryCollector {
   /** The values kept since the last `take`. */
@@ -177,9 +179,15 @@ export class EntryCollector {
   invalid = 0;
   duplicates = 0;
   readonly invalidExamples: InvalidExample[] = [];
-  private readonly seen = new SeenValues();
+  /** Undefined with `keepDuplicates`. */
+  private readonly seen: SeenValues | undefined;
 
-  constructor(private readonly maxExamples = 5) {}
+  constructor(
+    private readonly maxExamples = 5,
+    keepDuplicates = false,
+  ) {
+    this.seen = keepDuplicates ? undefined : new SeenValues();
+  }
 
   /**
    * Canonicalizes `text` as `type` (or detects its type) and keeps it when it
@@ -198,7 +206,7 @@ export class EntryCollector {
       this.reject(line, context, result.reason);
       return;
     }
-    if (!this.seen.add(result.type, result.value)) {
+    if (this.seen !== undefined && !this.seen.add(result.type, result.value)) {
       this.duplicates += 1;
       return;
     }
@@ -511,8 +519,11 @@ class CsvRowReader {
   private lastComment: string | undefined;
   private readonly skipPatterns: (RE2JS | undefined)[];
 
-  constructor(private readonly settings: CsvSettings) {
-    this.collector = new EntryCollector();
+  constructor(
+    private readonly settings: CsvSettings,
+    keepDuplicates = false,
+  ) {
+    this.collector = new EntryCollector(5, keepDuplicates);
     this.skipPatterns = settings.skip.map((rule) =>
       rule.matches === undefined ? undefined : compileExtract(rule.matches),
     );
@@ -794,7 +805,7 @@ const ENTRY_BATCH_SIZE = 1000;
 
 /** A CSV body parsed while it is read. */
 export interface CsvStream {
-  /** The entries in body order, each canonical value once. Iterate once. */
+  /** The entries in body order, each canonical value once unless `keepDuplicates` is set. Iterate once. */
   batches: AsyncGenerator<SourceEntry[]>;
   /** Returns the counts so far, which are final once `batches` has ended. */
   stats: () => CsvStats;
@@ -820,13 +831,15 @@ export async function parseCsv(
 /**
  * Parses a CSV body as `parseCsv` does, but hands the entries on in batches
  * while the input is read, so only one batch of entries is held at a time.
- * The set of values seen, which finds duplicates, still grows with the body.
+ * The set of values seen, which finds duplicates, still grows with the body,
+ * unless `keepDuplicates` is set (see `TextListOptions`).
  */
 export function streamCsv(
   input: AsyncIterable<Buffer | string> | Buffer | string,
   settings: CsvSettings,
+  options: { keepDuplicates?: boolean } = {},
 ): CsvStream {
-  const reader = new CsvRowReader(settings);
+  const reader = new CsvRowReader(settings, options.keepDuplicates === true);
   const tokenizer = new CsvTokenizer(settings.delimiter, settings.comment, (record) =>
     reader.record(record),
   );

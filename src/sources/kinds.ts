@@ -10,7 +10,7 @@ import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
 import { readJsonSource, type JsonSettings } from './json.js';
-import { judgeBody, streamTextList, type InvalidExample } from './text-list.js';
+import { judgeBody, SeenValues, streamTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
 /** One indicator value read from a source. */
@@ -134,8 +134,18 @@ export type ReadResult =
        * memory whole. Only `SourceKind.readStream` returns it.
        */
       kind: 'stream';
-      /** The entries in list order, each canonical value once. Iterate once. */
+      /**
+       * The entries in list order. Iterate once. Each canonical value comes
+       * once, unless `duplicatesKept` is set.
+       */
       batches: AsyncIterable<SourceEntry[]>;
+      /**
+       * The batches may list a value more than once, so that the parse keeps
+       * no set of the values seen. `valid` then counts every listing and
+       * `duplicates` none, until the reader counts the repeats: the poll takes
+       * them from its store's stage, and `collectStream` while collecting.
+       */
+      duplicatesKept: boolean;
       /**
        * Returns the read's stats and objects. Call it after `batches` ended.
        * Throws `SourceRejectedError` when the whole body turned out unusable.
@@ -170,10 +180,14 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
   if (result.kind !== 'stream') return result;
   try {
     const entries: SourceEntry[] = [];
+    const seen = result.duplicatesKept ? new SeenValues() : undefined;
     for await (const batch of result.batches) {
-      for (const entry of batch) entries.push(entry);
+      for (const entry of batch) {
+        if (seen === undefined || seen.add(entry.type, entry.value)) entries.push(entry);
+      }
     }
     const { stats, objects } = result.end();
+    if (seen !== undefined) countRepeats(stats, entries.length);
     return {
       kind: 'data',
       entries,
@@ -191,6 +205,16 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
 
 // Defined in its own module, so that kind modules can import it without an import cycle.
 export { SourceRejectedError };
+
+/**
+ * Turns the counts of a read that kept duplicates into those of a read that
+ * removed them, given how many distinct values its listings had.
+ */
+export function countRepeats(stats: ReadStats, distinct: number): void {
+  const kept = Math.max(0, Math.min(stats.valid, distinct));
+  stats.duplicates = (stats.duplicates ?? 0) + stats.valid - kept;
+  stats.valid = kept;
+}
 
 /**
  * Builds the end step of a parsed body. It judges the body once it has been
@@ -219,9 +243,11 @@ function readTextListStream(context: ReadContext): Promise<ReadResult> {
       valueType: source.valueType,
       extract: source.extract,
       maxInvalidExamples: 5,
+      keepDuplicates: true,
     });
     return {
       batches: parsed.batches,
+      duplicatesKept: true,
       end: judgedEnd(() => parsed.stats, judgeBody, [
         'lines',
         'comments',
@@ -246,9 +272,10 @@ function readCsvStream(context: ReadContext): Promise<ReadResult> {
   const settings = context.source.csv;
   if (!settings) throw new Error(`source ${context.source.id} has kind csv but no csv settings`);
   return readWholeListStream(context, (body) => {
-    const parsed = streamCsv(body, settings);
+    const parsed = streamCsv(body, settings, { keepDuplicates: true });
     return {
       batches: parsed.batches,
+      duplicatesKept: true,
       end: judgedEnd(parsed.stats, judgeCsv, [
         'lines',
         'comments',

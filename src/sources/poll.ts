@@ -25,9 +25,11 @@ import type {
   SightingInput,
   SourceState,
   Store,
+  StreamedCounts,
 } from '../store/index.js';
 import {
   collectStream,
+  countRepeats,
   SOURCE_KINDS,
   type ReadResult,
   type ReadStats,
@@ -308,14 +310,26 @@ interface ListStream {
   bodyDigest?: string;
   complete: boolean;
   authoritative: boolean;
+  /** The batches may repeat a value; see the `stream` read result. */
+  duplicatesKept: boolean;
 }
 
 /** Returns a `data` or `stream` read result as a stream of batches. */
 function asStream(result: Extract<ReadResult, { kind: 'data' | 'stream' }>): ListStream {
   const { etag, lastModified, bodyDigest, complete } = result;
   if (result.kind === 'stream') {
-    const { batches, end, close } = result;
-    return { batches, end, close, etag, lastModified, bodyDigest, complete, authoritative: false };
+    const { batches, end, close, duplicatesKept } = result;
+    return {
+      batches,
+      end,
+      close,
+      etag,
+      lastModified,
+      bodyDigest,
+      complete,
+      authoritative: false,
+      duplicatesKept,
+    };
   }
   const { entries, stats, objects } = result;
   return {
@@ -328,6 +342,7 @@ function asStream(result: Extract<ReadResult, { kind: 'data' | 'stream' }>): Lis
     bodyDigest,
     complete,
     authoritative: result.authoritative === true,
+    duplicatesKept: false,
   };
 }
 
@@ -380,8 +395,11 @@ async function applyList(
   let newState: SourceState | undefined;
   let plausible = true;
   const previousValid = previous?.lastValidCount;
-  const complete = () => {
+  const complete = (counts: StreamedCounts) => {
     const { stats, objects } = list.end();
+    // The stage removed the repeated values that the parse kept. Values
+    // that screening dropped never reached it, so their repeats count as valid.
+    if (list.duplicatesKept) countRepeats(stats, stats.valid - (counts.listed - counts.distinct));
     Object.assign(report, stats, { objectsRead: objects.length });
     Object.assign(report, {
       allowListed: screenCounts.allowListed,

@@ -21,6 +21,13 @@ export interface TextListOptions {
   extract?: RegExp;
   /** Invalid lines kept as examples in the stats; 10 by default. */
   maxInvalidExamples?: number;
+  /**
+   * Hands on every valid line's value, repeated values included, and counts
+   * them all as valid, with no duplicates. Memory then does not grow with
+   * the list: the caller removes and counts the repeats (the store's stage
+   * does for a streamed poll).
+   */
+  keepDuplicates?: boolean;
 }
 
 export interface TextListEntry {
@@ -73,7 +80,7 @@ const ENTRY_BATCH_SIZE = 1000;
 
 /** A text list parsed while it is read. */
 export interface TextListStream {
-  /** The entries in list order, each canonical value once. Iterate once. */
+  /** The entries in list order, each canonical value once unless `keepDuplicates` is set. Iterate once. */
   batches: AsyncGenerator<TextListEntry[]>;
   /** The counts so far, which are final once `batches` has ended. */
   stats: TextListStats;
@@ -106,7 +113,7 @@ export async function parseTextList(
  * Parses a text list as `parseTextList` does, but hands the entries on in
  * batches while the input is read, so only one batch of entries is held at
  * a time. The set of values seen, which finds duplicates, still grows with
- * the list.
+ * the list, unless `keepDuplicates` is set.
  */
 export function streamTextList(
   input: AsyncIterable<Buffer | string> | Buffer | string,
@@ -284,7 +291,8 @@ class LineParser {
     looksLikeHtml: false,
   };
   private entries: TextListEntry[] = [];
-  private readonly seen = new SeenValues();
+  /** Undefined with `keepDuplicates`. */
+  private readonly seen: SeenValues | undefined;
   private readonly canonical: (text: string) => CanonicalResult;
   private readonly extract: RE2JS | undefined;
   private readonly maxExamples: number;
@@ -294,6 +302,7 @@ class LineParser {
     this.canonical = type === 'auto' ? detectAndCanonicalize : (text) => canonicalize(type, text);
     this.extract = options.extract ? compileExtract(options.extract) : undefined;
     this.maxExamples = options.maxInvalidExamples ?? 10;
+    this.seen = options.keepDuplicates === true ? undefined : new SeenValues();
   }
 
   /** Counts a line longer than MAX_LINE_LENGTH as invalid; its text is not kept. */
@@ -360,7 +369,7 @@ class LineParser {
       return;
     }
 
-    if (!this.seen.add(result.type, result.value)) {
+    if (this.seen !== undefined && !this.seen.add(result.type, result.value)) {
       this.stats.duplicates += 1;
       return;
     }

@@ -54,6 +54,8 @@ export interface ListStream {
   batches: AsyncIterable<SourceEntry[]>;
   /** Returns the stats or the reason the body is unusable. Call it after `batches` ended. */
   end: () => { ok: true; stats: ReadStats } | { ok: false; reason: string };
+  /** Whether the batches may repeat a value; see `duplicatesKept` of the `stream` read result. */
+  duplicatesKept?: boolean;
 }
 
 /** A fetched whole-list body, kept until it is parsed. */
@@ -121,6 +123,7 @@ export function readWholeListStream(
       lastModified: body.lastModified,
       complete: true,
       bodyDigest: body.bodyDigest,
+      duplicatesKept: parsed.duplicatesKept === true,
     };
   });
 }

@@ -266,6 +266,7 @@ export interface PollResultInput {
   sourceId: string;
   /** Micros at which the poll saw the values. */
   seenAt: number;
+  /** The listed values. A value listed more than once keeps its first listing. */
   sightings: SightingInput[];
   /**
    * Builds the indicator object for a value that has no indicator in the
@@ -292,6 +293,14 @@ export interface PollResultInput {
 /** The parts of a poll's input that depend on its whole list, known once its stream of sightings ended. */
 export type PollCompletion = Pick<PollResultInput, 'extraObjects' | 'state' | 'missing'>;
 
+/** Counts of a streamed poll's sightings, passed to its `complete`. */
+export interface StreamedCounts {
+  /** Sightings in all batches, a value listed twice counted twice. */
+  listed: number;
+  /** Distinct values among them, by value type and value. */
+  distinct: number;
+}
+
 /**
  * A poll whose sightings arrive as a stream of batches, so that a large list
  * is never held in memory whole. The store takes each batch as it arrives,
@@ -303,8 +312,11 @@ export interface StreamedPollInput extends Omit<
   'sightings' | keyof PollCompletion
 > {
   sightings: AsyncIterable<readonly SightingInput[]>;
-  /** Called once, after the last batch and before the store changes anything. */
-  complete: () => PollCompletion | Promise<PollCompletion>;
+  /**
+   * Called once, after the last batch and before the store changes anything.
+   * The counts let a source that left duplicates to the store count them.
+   */
+  complete: (counts: StreamedCounts) => PollCompletion | Promise<PollCompletion>;
 }
 
 /** Tells a streamed poll input from one whose sightings are an array. */

@@ -2931,7 +2931,7 @@ export function runStoreContract(
         expect(entries.every((entry) => entry.value.startsWith('10.1.'))).toBe(true);
       });
 
-      it('value listed twice keeps the last attributes', async () => {
+      it('value listed twice keeps the first attributes', async () => {
         const collectionId = newCollectionId();
         const summary = await store.applyPoll(
           pollInput(collectionId, 'feed-a', 1_000, [
@@ -2942,7 +2942,8 @@ export function runStoreContract(
 
         expect(summary.created).toBe(1);
         const records = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
-        expect(records.map((record) => record.attributes)).toEqual([{ confidence: 20 }]);
+        // The first listing wins, as the list parsers keep a repeated value's first row.
+        expect(records.map((record) => record.attributes)).toEqual([{ confidence: 10 }]);
       });
 
       it('withdrawn value without indicator created again', async () => {

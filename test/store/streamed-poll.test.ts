@@ -14,6 +14,7 @@ import type {
   SightingInput,
   SourceState,
   StreamedPollInput,
+  StreamedCounts,
 } from '../../src/store/index.js';
 import { SqliteStore } from '../../src/store/sqlite/index.js';
 import { storeOpeners, type OpenedTestStore } from '../helpers/stores.js';
@@ -65,7 +66,7 @@ function streamedInput(
   collectionId: string,
   sourceId: string,
   sightings: AsyncIterable<SightingInput[]>,
-  complete: () => PollCompletion,
+  complete: (counts: StreamedCounts) => PollCompletion,
   seenAt = SEEN_AT,
 ): StreamedPollInput {
   return {
@@ -128,23 +129,24 @@ describe.each(storeOpeners('feedhub-streamed-poll-'))('streamed poll on $name', 
   it('stages batches and applies them', async () => {
     const collectionId = await newCollection();
     const batches = [values(600), values(600, 600), [sighting('11.9.9.9', 'late')]];
-    // A value listed again in a later batch takes that listing's attributes.
+    // A value listed again in a later batch keeps its first listing's attributes.
     batches[2]!.push(sighting('11.0.0.0', 'again'));
-    let completed = 0;
+    const completions: StreamedCounts[] = [];
 
     const summary = await opened.store.applyPoll(
-      streamedInput(collectionId, 'feed', batchesOf(batches), () => {
-        completed++;
+      streamedInput(collectionId, 'feed', batchesOf(batches), (counts) => {
+        completions.push(counts);
         return completion(collectionId, 'feed', 1201);
       }),
     );
 
-    expect(completed).toBe(1);
+    // 1,202 listings of 1,201 distinct values.
+    expect(completions).toEqual([{ listed: 1202, distinct: 1201 }]);
     expect(summary.created).toBe(1201);
     expect(summary.objects.added).toBe(1201);
     expect((await listedValues(collectionId)).length).toBe(1201);
     const again = await opened.store.listSightings(collectionId, 'ipv4', '11.0.0.0');
-    expect(again.map((s) => s.attributes)).toEqual([{ labels: ['again'] }]);
+    expect(again.map((s) => s.attributes)).toEqual([undefined]);
     const stored = await opened.store.getSourceState(collectionId, 'feed');
     expect(stored?.lastValidCount).toBe(1201);
   });

@@ -101,15 +101,15 @@ export class PollCollections {
       summary[field] = (summary[field] ?? 0) + 1;
     };
 
-    // The first listing of a value decides what happens to it. The last
-    // listing gives the stored indicator id and attributes, as a row updated
-    // per listing would.
+    // The first listing of a value decides what happens to it and gives the
+    // stored indicator id and attributes; later listings are ignored.
     const firsts: SightingInput[] = [];
     const storedIndicator = new Map<string, string>();
     const storedAttributes = new Map<string, string | null>();
     for (const sighting of input.sightings) {
       const key = valueKey(sighting);
-      if (!storedIndicator.has(key)) firsts.push(sighting);
+      if (storedIndicator.has(key)) continue;
+      firsts.push(sighting);
       storedIndicator.set(key, sighting.indicatorId);
       storedAttributes.set(key, encodeAttributes(sighting.attributes));
     }
@@ -506,8 +506,16 @@ function mergeInto(total: PutObjectsResult, part: PutObjectsResult): void {
 async function collectPoll(input: StreamedPollInput): Promise<PollResultInput> {
   const { sightings: batches, complete, ...rest } = input;
   const sightings: SightingInput[] = [];
+  const distinct = new Set<string>();
   for await (const batch of batches) {
-    for (const sighting of batch) sightings.push(sighting);
+    for (const sighting of batch) {
+      sightings.push(sighting);
+      distinct.add(valueKey(sighting));
+    }
   }
-  return { ...rest, sightings, ...(await complete()) };
+  return {
+    ...rest,
+    sightings,
+    ...(await complete({ listed: sightings.length, distinct: distinct.size })),
+  };
 }

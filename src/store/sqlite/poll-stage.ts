@@ -51,6 +51,7 @@ const REFRESH = 1;
 export class PollStage {
   private readonly clearStage: Database.Statement<[]>;
   private readonly clearNew: Database.Statement<[]>;
+  private readonly countStaged: Database.Statement<[], { n: number }>;
   private readonly insert: Database.Statement<[string, string, string, string | null]>;
   private readonly markRefresh: Database.Statement<[PollKey]>;
   private readonly refreshMarked: Database.Statement<[PollKey & { seenAt: number }]>;
@@ -67,7 +68,7 @@ export class PollStage {
     db.pragma(`temp.cache_size = -${TEMP_CACHE_KIB}`);
 
     // WITHOUT ROWID with the value as key: a value listed twice is one row,
-    // and the last listing gives its indicator id and attributes. Feeds are
+    // and the first listing gives its indicator id and attributes. Feeds are
     // often sorted, and then rows arrive in key order.
     db.exec(`
       CREATE TEMP TABLE IF NOT EXISTS ${stage} (
@@ -93,10 +94,9 @@ export class PollStage {
     this.insert = db.prepare(
       `INSERT INTO temp.${stage} (value_type, value, indicator_id, attributes)
        VALUES (?, ?, ?, ?)
-       ON CONFLICT (value_type, value) DO UPDATE SET
-         indicator_id = excluded.indicator_id,
-         attributes = excluded.attributes`,
+       ON CONFLICT (value_type, value) DO NOTHING`,
     );
+    this.countStaged = db.prepare(`SELECT count(*) AS n FROM temp.${stage}`);
 
     this.markRefresh = db.prepare(
       `UPDATE temp.${stage} SET status = ${REFRESH}
@@ -165,7 +165,7 @@ export class PollStage {
     this.add(sightings);
   }
 
-  /** Stages more sightings; a value staged before takes the indicator id and attributes of the last. */
+  /** Stages more sightings; a value staged before keeps its first indicator id and attributes. */
   add(sightings: readonly SightingInput[]): void {
     for (const sighting of sightings) {
       this.insert.run(
@@ -175,6 +175,11 @@ export class PollStage {
         encodeAttributes(sighting.attributes),
       );
     }
+  }
+
+  /** Returns the number of distinct values staged. */
+  count(): number {
+    return this.countStaged.get()?.n ?? 0;
   }
 
   /**

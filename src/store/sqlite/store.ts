@@ -271,10 +271,15 @@ export class SqliteStore implements Store {
     const stage = this.guard(() => p.poll.stages.acquire());
     try {
       this.guard(() => stage.clear());
+      let listed = 0;
       for await (const batch of input.sightings) {
         this.guard(() => p.stageBatch(stage, batch));
+        listed += batch.length;
       }
-      const completion = await input.complete();
+      const completion = await input.complete({
+        listed,
+        distinct: this.guard(() => stage.count()),
+      });
       return this.guard(() =>
         this.offloadCheckpoint(() => p.mergeStaged.immediate({ ...input, ...completion }, stage)),
       );
