@@ -158,6 +158,7 @@ describe('sqlite store', () => {
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(db.pragma('journal_size_limit', { simple: true })).toBe(64 * 1024 * 1024);
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     await store.close();
   });

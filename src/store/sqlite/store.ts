@@ -69,6 +69,9 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 /** WAL pages after which a commit checkpoints on the committing connection (SQLite's default). */
 const AUTO_CHECKPOINT_PAGES = 1000;
 
+/** Size in bytes to which the WAL file is cut back when it starts over. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /**
  * Opens (creating when missing) the SQLite file and returns a store on it.
  * Call `init()` before anything else to apply migrations.
@@ -109,6 +112,10 @@ export class SqliteStore implements Store {
       this.db.pragma('cache_size = -65536');
       this.db.pragma('mmap_size = 268435456');
       this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+      // A poll of a million values grows the WAL to about 1.5 GB. SQLite
+      // reuses the file from its start after a checkpoint but keeps its size,
+      // unless this limit has it cut back when the WAL starts over.
+      this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       const mode = this.db.pragma('journal_mode', { simple: true }) as string;
       this.checkpointer =
         mode === 'wal'
