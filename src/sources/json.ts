@@ -52,6 +52,9 @@ export interface JsonResult {
   stats: JsonStats;
 }
 
+/** The minimum number of entries in each batch of `streamJsonLines` but the last. */
+const ENTRY_BATCH_SIZE = 1000;
+
 /**
  * Maximum length of one line of a `lines` body in UTF-16 code units; a
  * longer line counts as invalid and is skipped without being buffered.
@@ -76,14 +79,16 @@ export function compileExpression(expression: string): ReturnType<typeof compile
 /** Applies the expression to one parsed value and hands every value text it yields to the collector. */
 class ValueExtractor {
   private readonly node: ReturnType<typeof compile>;
-  readonly collector = new EntryCollector();
+  readonly collector: EntryCollector;
   unmatched = 0;
 
   constructor(
     private readonly settings: JsonSettings,
     private readonly valueType: ValueType | 'auto',
+    keepDuplicates = false,
   ) {
     this.node = compileExpression(settings.expression);
+    this.collector = new EntryCollector(5, keepDuplicates);
   }
 
   /** Returns an error message when the expression fails on `data` (a type error in a function). */
@@ -145,10 +150,15 @@ function emptyStats(): JsonStats {
   };
 }
 
-function resultOf(extractor: ValueExtractor, stats: JsonStats): JsonResult {
+/** Returns the result of a parse: `entries`, or by default the entries the collector still has. */
+function resultOf(
+  extractor: ValueExtractor,
+  stats: JsonStats,
+  entries: SourceEntry[] = extractor.collector.entries,
+): JsonResult {
   const { collector } = extractor;
   return {
-    entries: collector.entries,
+    entries,
     stats: {
       ...stats,
       unmatched: extractor.unmatched,
@@ -211,6 +221,47 @@ async function parseLines(
   extractor: ValueExtractor,
 ): Promise<JsonResult> {
   const stats = emptyStats();
+  const entries: SourceEntry[] = [];
+  for await (const batch of lineBatches(input, extractor, stats)) {
+    for (const entry of batch) entries.push(entry);
+  }
+  return resultOf(extractor, stats, entries);
+}
+
+/** A JSON Lines body parsed while it is read. */
+export interface JsonLinesStream {
+  /** The entries in body order, each canonical value once unless `keepDuplicates` is set. Iterate once. */
+  batches: AsyncGenerator<SourceEntry[]>;
+  /** Returns the counts so far, which are final once `batches` has ended. */
+  stats: () => JsonStats;
+}
+
+/**
+ * Parses a JSON Lines body as `parseJson` does, but hands the entries on in
+ * batches while the input is read, so only one batch of entries is held at
+ * a time. With `keepDuplicates`, repeated values are handed on too and
+ * counted as valid (see `TextListOptions`), so memory does not grow with the body.
+ */
+export function streamJsonLines(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  settings: JsonSettings,
+  valueType: ValueType | 'auto' = 'auto',
+  options: { keepDuplicates?: boolean } = {},
+): JsonLinesStream {
+  const extractor = new ValueExtractor(settings, valueType, options.keepDuplicates === true);
+  const stats = emptyStats();
+  return {
+    batches: lineBatches(input, extractor, stats),
+    stats: () => resultOf(extractor, stats, []).stats,
+  };
+}
+
+/** Reads JSON lines into `stats` and yields the extracted entries in batches of about `ENTRY_BATCH_SIZE`. */
+async function* lineBatches(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  extractor: ValueExtractor,
+  stats: JsonStats,
+): AsyncGenerator<SourceEntry[]> {
   let pending = '';
   let overlong = false;
   let sniffed = '';
@@ -250,7 +301,7 @@ async function parseLines(
       sniffed += text.slice(0, 1024 - sniffed.length);
       if (looksLikeHtml(sniffed)) {
         stats.looksLikeHtml = true;
-        return resultOf(extractor, stats);
+        return;
       }
     }
     let start = 0;
@@ -268,10 +319,11 @@ async function parseLines(
       overlong = true;
       pending = '';
     }
+    if (extractor.collector.entries.length >= ENTRY_BATCH_SIZE) yield extractor.collector.take();
   }
   if (overlong) overlongLine();
   else if (pending !== '') line(pending);
-  return resultOf(extractor, stats);
+  if (extractor.collector.entries.length > 0) yield extractor.collector.take();
 }
 
 /** Decides whether a parsed JSON body is a plausible snapshot of the feed. */

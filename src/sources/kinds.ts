@@ -9,7 +9,7 @@ import { readWholeListStream } from './whole-list.js';
 import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
-import { readJsonSource, type JsonSettings } from './json.js';
+import { judgeJson, readJsonSource, streamJsonLines, type JsonSettings } from './json.js';
 import { judgeBody, SeenValues, streamTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
@@ -296,7 +296,41 @@ const csv: SourceKind = {
   readStream: readCsvStream,
 };
 
-const json: SourceKind = { read: readJsonSource };
+/**
+ * Reads a JSON Lines source without a version document as a stream of
+ * batches. A JSON document is read whole (a JMESPath expression runs on the
+ * whole document), and so is a list with a version document, whose version
+ * goes with the list into the source's cursor.
+ */
+function readJsonStream(context: ReadContext): Promise<ReadResult> {
+  const settings = context.source.json;
+  if (settings?.format !== 'lines' || settings.versionUrl !== undefined) {
+    return readJsonSource(context);
+  }
+  return readWholeListStream(context, (body) => {
+    const parsed = streamJsonLines(body, settings, context.source.valueType, {
+      keepDuplicates: true,
+    });
+    return {
+      batches: parsed.batches,
+      duplicatesKept: true,
+      end: judgedEnd(parsed.stats, judgeJson, [
+        'lines',
+        'blank',
+        'unmatched',
+        'valid',
+        'invalid',
+        'duplicates',
+        'invalidExamples',
+      ]),
+    };
+  });
+}
+
+const json: SourceKind = {
+  read: async (context) => collectStream(await readJsonStream(context)),
+  readStream: readJsonStream,
+};
 
 /** The source kinds by the `kind` key of their configuration. */
 export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {

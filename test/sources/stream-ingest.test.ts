@@ -1,5 +1,5 @@
 /**
- * Text and CSV lists are parsed while the store takes them: a list whose
+ * Text, CSV and JSON Lines lists are parsed while the store takes them: a list whose
  * body turns out unusable only at its end changes nothing, and the memory
  * a poll keeps does not grow with the length of the list.
  */
@@ -90,7 +90,7 @@ describe.each(sqlite)('streamed list ingest on $name', ({ open }) => {
   let opened: OpenedTestStore;
   let clock = 1_800_000_000_000_000;
 
-  function source(path: string, kind: 'text-list' | 'csv' = 'text-list'): PollSource {
+  function source(path: string, kind: 'text-list' | 'csv' | 'json' = 'text-list'): PollSource {
     return {
       id: 'list',
       name: 'List',
@@ -118,6 +118,7 @@ describe.each(sqlite)('streamed list ingest on $name', ({ open }) => {
             },
           }
         : {}),
+      ...(kind === 'json' ? { json: { format: 'lines' as const, expression: 'ip' } } : {}),
     };
   }
 
@@ -203,6 +204,29 @@ describe.each(sqlite)('streamed list ingest on $name', ({ open }) => {
     expect(report.duplicates).toBe(200);
     const state = await opened.store.getSourceState(collectionId, 'list');
     expect(state?.lastValidCount).toBe(100);
+  });
+
+  it('json lines stream in batches', async () => {
+    const collectionId = await newCollection();
+    const lines: string[] = [];
+    for (let i = 0; i < 5000; i++) lines.push(JSON.stringify({ ip: address(i), n: i }));
+    lines.push(JSON.stringify({ ip: address(0), n: 'again' }));
+    feeds.set('/list.jsonl', { kind: 'body', etag: false, body: `${lines.join('\n')}\n` });
+    const samples: number[] = [];
+
+    const report = await poll(
+      measuringStore(opened.store, samples, 1),
+      collectionId,
+      source('/list.jsonl', 'json'),
+    );
+
+    expect(report.outcome).toBe('applied');
+    expect(report.created).toBe(5000);
+    expect(report.valid).toBe(5000);
+    expect(report.duplicates).toBe(1);
+    expect(report.lines).toBe(5001);
+    // One reading per batch and one at completion: the list came in several batches.
+    expect(samples.length).toBeGreaterThan(2);
   });
 
   it('csv list streams in batches', async () => {
