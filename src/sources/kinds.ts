@@ -5,7 +5,7 @@ import type { ObjectVersionInput, SightingAttributes, SourceState } from '../sto
 import { judgeCsv, streamCsv, type CsvSettings } from './csv.js';
 import { readDirectory, type DirectorySettings } from './directory.js';
 import type { HttpSettings } from './http-client.js';
-import { readWholeListStream } from './whole-list.js';
+import { readWholeListStream, type ListStream } from './whole-list.js';
 import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
@@ -217,15 +217,18 @@ export function countRepeats(stats: ReadStats, distinct: number): void {
 }
 
 /**
- * Builds the end step of a parsed body. It judges the body once it has been
- * read whole, and copies only the `reported` counts of its stats.
+ * Builds what `readWholeListStream` needs from a parse that hands on every
+ * listing, repeated values included: its batches, and an end step that
+ * judges the body once it has been read whole and copies only the
+ * `reported` counts of its stats.
  */
-function judgedEnd<S extends ReadStats>(
+function listingStream<S extends ReadStats>(
+  batches: AsyncIterable<SourceEntry[]>,
   stats: () => S,
   judge: (stats: S) => { ok: true } | { ok: false; reason: string },
   reported: readonly (keyof ReadStats)[],
-) {
-  return () => {
+): ListStream {
+  const end = () => {
     const all = stats();
     const judgement = judge(all);
     if (!judgement.ok) return judgement;
@@ -233,6 +236,12 @@ function judgedEnd<S extends ReadStats>(
     for (const key of reported) Object.assign(report, { [key]: all[key] });
     return { ok: true as const, stats: report };
   };
+  return { batches, end, duplicatesKept: true };
+}
+
+/** Returns a kind whose reads are streams; its `read` collects the stream into a `data` result. */
+function streamedKind(readStream: (context: ReadContext) => Promise<ReadResult>): SourceKind {
+  return { read: async (context) => collectStream(await readStream(context)), readStream };
 }
 
 /** Reads a text list as a stream of batches. */
@@ -245,27 +254,16 @@ function readTextListStream(context: ReadContext): Promise<ReadResult> {
       maxInvalidExamples: 5,
       keepDuplicates: true,
     });
-    return {
-      batches: parsed.batches,
-      duplicatesKept: true,
-      end: judgedEnd(() => parsed.stats, judgeBody, [
-        'lines',
-        'comments',
-        'blank',
-        'unmatched',
-        'valid',
-        'invalid',
-        'duplicates',
-        'invalidExamples',
-      ]),
-    };
+    return listingStream(parsed.batches, () => parsed.stats, judgeBody, [
+      'lines',
+      'comments',
+      'blank',
+      'unmatched',
+      'duplicates',
+      'invalidExamples',
+    ]);
   });
 }
-
-const textList: SourceKind = {
-  read: async (context) => collectStream(await readTextListStream(context)),
-  readStream: readTextListStream,
-};
 
 /** Reads a CSV body as a stream of batches. */
 function readCsvStream(context: ReadContext): Promise<ReadResult> {
@@ -273,28 +271,17 @@ function readCsvStream(context: ReadContext): Promise<ReadResult> {
   if (!settings) throw new Error(`source ${context.source.id} has kind csv but no csv settings`);
   return readWholeListStream(context, (body) => {
     const parsed = streamCsv(body, settings, { keepDuplicates: true });
-    return {
-      batches: parsed.batches,
-      duplicatesKept: true,
-      end: judgedEnd(parsed.stats, judgeCsv, [
-        'lines',
-        'comments',
-        'blank',
-        'skipped',
-        'valid',
-        'invalid',
-        'duplicates',
-        'invalidAttributes',
-        'invalidExamples',
-      ]),
-    };
+    return listingStream(parsed.batches, parsed.stats, judgeCsv, [
+      'lines',
+      'comments',
+      'blank',
+      'skipped',
+      'duplicates',
+      'invalidAttributes',
+      'invalidExamples',
+    ]);
   });
 }
-
-const csv: SourceKind = {
-  read: async (context) => collectStream(await readCsvStream(context)),
-  readStream: readCsvStream,
-};
 
 /**
  * Reads a JSON Lines source without a version document as a stream of
@@ -311,26 +298,19 @@ function readJsonStream(context: ReadContext): Promise<ReadResult> {
     const parsed = streamJsonLines(body, settings, context.source.valueType, {
       keepDuplicates: true,
     });
-    return {
-      batches: parsed.batches,
-      duplicatesKept: true,
-      end: judgedEnd(parsed.stats, judgeJson, [
-        'lines',
-        'blank',
-        'unmatched',
-        'valid',
-        'invalid',
-        'duplicates',
-        'invalidExamples',
-      ]),
-    };
+    return listingStream(parsed.batches, parsed.stats, judgeJson, [
+      'lines',
+      'blank',
+      'unmatched',
+      'duplicates',
+      'invalidExamples',
+    ]);
   });
 }
 
-const json: SourceKind = {
-  read: async (context) => collectStream(await readJsonStream(context)),
-  readStream: readJsonStream,
-};
+const textList = streamedKind(readTextListStream);
+const csv = streamedKind(readCsvStream);
+const json = streamedKind(readJsonStream);
 
 /** The source kinds by the `kind` key of their configuration. */
 export const SOURCE_KINDS: Readonly<Record<string, SourceKind>> = {

@@ -124,8 +124,7 @@ export class ObjectTable {
     if (objects.length === 0) return result;
     for (const object of objects) checkTypePrefix(object);
 
-    const last = this.readClock.get(collectionId)?.last ?? 0;
-    let next = Math.max(nowMicros(), last + 1);
+    let next = this.nextDateAdded(collectionId);
     let assigned = 0;
 
     for (const object of objects) {
@@ -144,16 +143,7 @@ export class ObjectTable {
         flags = computed[others.length] as number;
         this.updateFlags(others, computed);
       }
-      this.insert.run(
-        collectionId,
-        object.id,
-        object.version,
-        object.type,
-        object.specVersion,
-        next,
-        object.json,
-        flags,
-      );
+      this.insertVersion(collectionId, object, next, flags);
       result.added++;
       assigned = next;
       next++;
@@ -174,20 +164,9 @@ export class ObjectTable {
     if (objects.length === 0) return result;
     for (const object of objects) checkTypePrefix(object);
 
-    const last = this.readClock.get(collectionId)?.last ?? 0;
-    let next = Math.max(nowMicros(), last + 1);
+    let next = this.nextDateAdded(collectionId);
     for (const object of objects) {
-      const inserted = this.insert.run(
-        collectionId,
-        object.id,
-        object.version,
-        object.type,
-        object.specVersion,
-        next,
-        object.json,
-        ONLY_VERSION_FLAGS,
-      ).changes;
-      if (inserted === 0) {
+      if (this.insertVersion(collectionId, object, next, ONLY_VERSION_FLAGS) === 0) {
         throw new StoreError(
           `Version ${object.version} of ${object.id} is already stored in collection ${collectionId}, but the poll found no version of it. The poll was rolled back: run it again`,
         );
@@ -290,6 +269,31 @@ export class ObjectTable {
       detail: string;
     }[];
     return rows.map((row) => row.detail);
+  }
+
+  /** Inserts one version unless its (collection, id, version) is stored; returns the number of rows inserted. */
+  private insertVersion(
+    collectionId: string,
+    object: ObjectVersionInput,
+    dateAdded: number,
+    flags: number,
+  ): number {
+    return this.insert.run(
+      collectionId,
+      object.id,
+      object.version,
+      object.type,
+      object.specVersion,
+      dateAdded,
+      object.json,
+      flags,
+    ).changes;
+  }
+
+  /** Returns the `date_added` of the next version stored in the collection: now, or just after the last one handed out. */
+  private nextDateAdded(collectionId: string): number {
+    const last = this.readClock.get(collectionId)?.last ?? 0;
+    return Math.max(nowMicros(), last + 1);
   }
 
   /** Writes `flags[i]` to `rows[i]` where it differs from the stored flags. */
