@@ -29,7 +29,10 @@ export async function openStore(settings: Settings, logger: Logger): Promise<Ope
     return { store, jobBackend: () => createMongoJobBackend(store), kind: 'mongodb' };
   }
   const file = join(settings.dataDir, SQLITE_FILE);
-  const store = createSqliteStore({ file });
+  const store = createSqliteStore({
+    file,
+    onWarning: (message) => logger.warn({ file }, message),
+  });
   logger.info({ file }, 'using the embedded SQLite store');
   return { store, jobBackend: () => store.jobBackend(), kind: 'sqlite' };
 }

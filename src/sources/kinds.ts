@@ -181,13 +181,15 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
   try {
     const entries: SourceEntry[] = [];
     const seen = result.duplicatesKept ? new SeenValues() : undefined;
+    let repeats = 0;
     for await (const batch of result.batches) {
       for (const entry of batch) {
         if (seen === undefined || seen.add(entry.type, entry.value)) entries.push(entry);
+        else repeats++;
       }
     }
     const { stats, objects } = result.end();
-    if (seen !== undefined) countRepeats(stats, entries.length);
+    if (seen !== undefined) countRepeats(stats, repeats);
     return {
       kind: 'data',
       entries,
@@ -207,13 +209,13 @@ export async function collectStream(result: ReadResult): Promise<ReadResult> {
 export { SourceRejectedError };
 
 /**
- * Turns the counts of a read that kept duplicates into those of a read that
- * removed them, given how many distinct values its listings had.
+ * Moves `repeats` listings of a read that kept duplicates from its valid
+ * count to its duplicates, as a read that removed them would have counted.
  */
-export function countRepeats(stats: ReadStats, distinct: number): void {
-  const kept = Math.max(0, Math.min(stats.valid, distinct));
-  stats.duplicates = (stats.duplicates ?? 0) + stats.valid - kept;
-  stats.valid = kept;
+export function countRepeats(stats: ReadStats, repeats: number): void {
+  const moved = Math.max(0, Math.min(stats.valid, repeats));
+  stats.valid -= moved;
+  stats.duplicates = (stats.duplicates ?? 0) + moved;
 }
 
 /**
@@ -239,7 +241,7 @@ function listingStream<S extends ReadStats>(
   return { batches, end, duplicatesKept: true };
 }
 
-/** Returns a kind whose reads are streams; its `read` collects the stream into a `data` result. */
+/** Returns a kind whose reads are streams. Its `read` collects the stream into a `data` result. */
 function streamedKind(readStream: (context: ReadContext) => Promise<ReadResult>): SourceKind {
   return { read: async (context) => collectStream(await readStream(context)), readStream };
 }

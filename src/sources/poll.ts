@@ -399,7 +399,7 @@ async function applyList(
     const { stats, objects } = list.end();
     // The stage removed the repeated values that the parse kept. Values
     // that screening dropped never reached it, so their repeats count as valid.
-    if (list.duplicatesKept) countRepeats(stats, stats.valid - (counts.listed - counts.distinct));
+    if (list.duplicatesKept) countRepeats(stats, counts.listed - counts.distinct);
     Object.assign(report, stats, { objectsRead: objects.length });
     Object.assign(report, {
       allowListed: screenCounts.allowListed,

@@ -173,7 +173,7 @@ describe('sqlite store', () => {
       )
       .pluck()
       .all();
-    // The two UNIQUE constraints and the page index; objects_spec was dropped.
+    // The two UNIQUE constraints and the page index. objects_spec was dropped.
     expect(names).toEqual([
       'objects_page',
       'sqlite_autoindex_objects_1',
@@ -184,7 +184,7 @@ describe('sqlite store', () => {
 });
 
 describe('sqlite checkpoints', () => {
-  /** A poll of `count` new IPv4 values; `inside` runs in its write transaction, once per indicator. */
+  /** Builds a poll of `count` new IPv4 values. `inside` runs in its write transaction, once per indicator. */
   function bigPoll(collectionId: string, count: number, inside: () => void = () => {}) {
     const sightings = Array.from({ length: count }, (_, i) => ({
       valueType: 'ipv4',
@@ -242,13 +242,16 @@ describe('sqlite checkpoints', () => {
 
   it('failed worker restores checkpoints', async () => {
     const file = join(directory, 'checkpoint-failure.db');
-    const store = createSqliteStore({ file });
+    const warnings: string[] = [];
+    const store = createSqliteStore({ file, onWarning: (message) => warnings.push(message) });
     await store.init();
     // The worker opens the file when it starts; without the file it fails.
     rmSync(file);
     await store.applyPoll(bigPoll('c', 10));
     const result = await store.checkpointsSettled();
     expect(result.failure).toMatch(/checkpoint-failure\.db/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/checkpoint-failure\.db.*Commits checkpoint the WAL themselves/);
     expect(store.connection().pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
 
     // Later writes run without the worker and keep SQLite's own checkpoints.

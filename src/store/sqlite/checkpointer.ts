@@ -22,8 +22,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
-// A connection learns that the file is in WAL mode when it first reads it;
-// until then wal_checkpoint reports -1 and copies nothing.
+// A connection learns that the file is in WAL mode when it first reads it.
+// Until then wal_checkpoint reports -1 and copies nothing.
 db.pragma('journal_mode');
 let received = 0;
 let served = 0;
@@ -74,9 +74,9 @@ parentPort.on('message', (message) => {
  * checkpoints every `INTERVAL_MS` for the small writes.
  *
  * When the worker fails, `failure` keeps the reason, later requests do
- * nothing, and `onStop` runs: the store turns its connection's automatic
- * checkpoints back on, as SQLite has them by default, so a failure costs
- * speed only.
+ * nothing, and `onStop` runs once with the reason. The store logs it and
+ * turns its connection's automatic checkpoints back on, as SQLite has them
+ * by default, so a failure costs speed only.
  */
 export class Checkpointer {
   private worker: Worker | undefined;
@@ -92,15 +92,15 @@ export class Checkpointer {
 
   constructor(
     private readonly file: string,
-    private readonly onStop: () => void,
+    private readonly onStop: (reason: string) => void,
   ) {}
 
-  /** Whether requests reach a worker; false once it failed or after `close`. */
+  /** Whether requests reach a worker: false once it failed, and after `close`. */
   get usable(): boolean {
     return !this.closed && this.failure === undefined;
   }
 
-  /** Asks the worker to checkpoint once more; returns at once. */
+  /** Asks the worker to checkpoint once more and returns at once. */
   request(): void {
     if (!this.usable) return;
     const worker = this.start();
@@ -115,7 +115,7 @@ export class Checkpointer {
     await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
-  /** Stops the worker after the checkpoint it runs; no request is served after this. */
+  /** Stops the worker after the checkpoint it runs. No request is served after this. */
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
@@ -165,8 +165,9 @@ export class Checkpointer {
   /** Records why the worker is gone and hands checkpoints back to the store's connection. */
   private stop(reason: string): void {
     this.worker = undefined;
-    this.failure ??= reason;
-    this.onStop();
+    if (this.failure !== undefined) return;
+    this.failure = reason;
+    this.onStop(reason);
   }
 
   /**

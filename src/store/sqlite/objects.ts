@@ -271,7 +271,7 @@ export class ObjectTable {
     return rows.map((row) => row.detail);
   }
 
-  /** Inserts one version unless its (collection, id, version) is stored; returns the number of rows inserted. */
+  /** Inserts one version unless its (collection, id, version) is stored, and returns the number of rows inserted. */
   private insertVersion(
     collectionId: string,
     object: ObjectVersionInput,

@@ -165,7 +165,7 @@ export class PollStage {
     this.add(sightings);
   }
 
-  /** Stages more sightings; a value staged before keeps its first indicator id and attributes. */
+  /** Stages more sightings. A value staged before keeps its first indicator id and attributes. */
   add(sightings: readonly SightingInput[]): void {
     for (const sighting of sightings) {
       this.insert.run(

@@ -49,6 +49,11 @@ export interface SqliteStoreOptions {
   file: string;
   /** How long a statement waits for another connection's write lock, in ms. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * Receives a problem that the store works around without failing a call:
+   * the WAL checkpoint worker stopped, so commits checkpoint again.
+   */
+  onWarning?: (message: string) => void;
 }
 
 type CollectionRow = {
@@ -90,7 +95,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: Database.Database;
-  /** Checkpoints after large writes; undefined when the file is not in WAL mode (`:memory:`). */
+  /** The checkpoint worker of large writes, or undefined when the file is not in WAL mode (`:memory:`). */
   private readonly checkpointer: Checkpointer | undefined;
   private closed = false;
   /** Statements, prepared by `init()` once the schema exists. */
@@ -119,7 +124,10 @@ export class SqliteStore implements Store {
       const mode = this.db.pragma('journal_mode', { simple: true }) as string;
       this.checkpointer =
         mode === 'wal'
-          ? new Checkpointer(options.file, () => {
+          ? new Checkpointer(options.file, (reason) => {
+              options.onWarning?.(
+                `${reason}. Commits checkpoint the WAL themselves, which is slower, until the hub restarts`,
+              );
               if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
             })
           : undefined;
@@ -169,8 +177,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Resolves when the checkpoints requested after large writes have run;
-   * benchmarks wait for it between polls, and tests to see the result.
+   * Resolves when the checkpoints requested after large writes have run.
+   * Benchmarks wait for it between polls, and tests to see the result.
    */
   async checkpointsSettled(): Promise<{ failure?: string } & Partial<CheckpointResult>> {
     if (this.checkpointer === undefined) return {};
@@ -494,7 +502,7 @@ export class SqliteStore implements Store {
    * Runs a write that may add many pages to the WAL with automatic
    * checkpoints off, then has the worker thread checkpoint. Until the first
    * such write, small writes keep SQLite's own checkpoint at commit, which
-   * copies a few MiB at most.
+   * runs once the WAL holds 1,000 pages (about 4 MiB).
    */
   private offloadCheckpoint<T>(write: () => T): T {
     const checkpointer = this.checkpointer;
