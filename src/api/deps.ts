@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 
 import type { CollectionConfig } from '../app/config.js';
 import type { Authenticator, PrincipalDirectory } from '../auth/index.js';
-import type { AuditInput, Store } from '../store/index.js';
+import type { AuditInput, RemoveSightingResult, Store } from '../store/index.js';
 
 /** The collection definitions in force; see `src/app/catalog.ts`. */
 export interface Definitions {
@@ -51,6 +51,17 @@ export interface Operations {
   renderViews(collectionId: string): Promise<void>;
   /** Polls the collection's manual entries, so that a change reaches the views and TAXII. */
   applyManualEntries(collectionId: string): Promise<void>;
+  /**
+   * Withdraws the value of a removed manual entry, revoking its indicator
+   * when no other source lists it, then polls the manual entries as
+   * `applyManualEntries` does. Returns what the store did.
+   */
+  removeManualValue(
+    collection: CollectionConfig,
+    valueType: string,
+    value: string,
+    at: number,
+  ): Promise<RemoveSightingResult>;
   listJobs(): Promise<JobInfo[]>;
   /** Checks a canonical value against the guards and allow-list. Returns undefined to keep it, else the reason it is kept out. */
   judge(

@@ -15,7 +15,7 @@ import { createTaxiiRouter } from '../taxii/index.js';
 import { createAuthenticator, PrincipalDirectory, type Authenticator } from '../auth/index.js';
 import { createRestApi, type Operations } from '../api/index.js';
 import { explainValue } from './why.js';
-import { loadManualEntries } from './manual.js';
+import { loadManualEntries, removeManualValue } from './manual.js';
 import { MANUAL_SOURCE_ID } from './config.js';
 import { toViewEntries } from '../views/select.js';
 import type { ValueType } from '../processing/index.js';
@@ -149,6 +149,11 @@ export async function startHub(
             renderViews: (collectionId) => views.renderNow(collectionId),
             applyManualEntries: async (collectionId) => {
               await pollNow(collectionId, MANUAL_SOURCE_ID);
+            },
+            removeManualValue: async (collection, valueType, value, at) => {
+              const result = await removeManualValue(store, collection, valueType, value, at);
+              await pollNow(collection.id, MANUAL_SOURCE_ID);
+              return result;
             },
             listJobs: () => listing().listPolls(),
             judge: async (collection, valueType, value) => {

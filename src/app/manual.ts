@@ -3,10 +3,13 @@
  * (MineMeld's "localDB"). Each is a `manual-entry` record with an optional
  * expiry; the collection's `manual` source polls them like a list.
  */
-import type { AttributeTlp } from '../store/index.js';
+import type { AttributeTlp, RemoveSightingResult, Store } from '../store/index.js';
 import type { SourceEntry } from '../sources/kinds.js';
 import type { ValueType } from '../processing/index.js';
-import type { Store } from '../store/index.js';
+import { buildHubVersion } from '../processing/versions.js';
+import { successorIndicatorId } from '../stix/index.js';
+import { MANUAL_SOURCE_ID, type CollectionConfig } from './config.js';
+import { processingFor } from './processing.js';
 
 /** The body of a `manual-entry` record, whose id is `<collectionId>/<type>:<value>`. */
 export interface ManualEntry {
@@ -79,4 +82,30 @@ export async function loadManualEntries(
     });
   }
   return entries;
+}
+
+/**
+ * Withdraws the manual source's sighting of a value whose entry an analyst
+ * removed. When no other source lists the value, its indicator gets a last
+ * version with `revoked: true`, and a later listing brings the value back
+ * under a new id. Call it after deleting the entry's record, then poll the
+ * manual source so that the views follow.
+ */
+export async function removeManualValue(
+  store: Store,
+  collection: CollectionConfig,
+  valueType: string,
+  value: string,
+  at: number,
+): Promise<RemoveSightingResult> {
+  const versions = processingFor(collection).versions;
+  return store.removeSighting({
+    collectionId: collection.id,
+    sourceId: MANUAL_SOURCE_ID,
+    valueType,
+    value,
+    at,
+    buildVersion: (change) => buildHubVersion(change, versions),
+    successorId: (revokedId) => successorIndicatorId(collection.id, revokedId),
+  });
 }

@@ -21,13 +21,18 @@ export interface ValueExplanation {
   value?: string;
   /** Why the input is no value at all, when it is not. */
   invalid?: string;
-  /** `active` while a source lists it; `withdrawn` or `expired` after; `unknown` when never listed. */
-  state: 'active' | 'withdrawn' | 'expired' | 'unknown';
+  /**
+   * `active` while a source lists it; `withdrawn`, `expired` or `removed` (by
+   * an analyst, its indicator revoked) after; `unknown` when never listed.
+   */
+  state: 'active' | 'withdrawn' | 'expired' | 'removed' | 'unknown';
   sightings: (Omit<SightingRecord, 'firstSeen' | 'lastSeen' | 'withdrawnAt'> & {
     firstSeen: string;
     lastSeen: string;
     withdrawnAt?: string;
   })[];
+  /** The indicators revoked because an analyst removed the value, oldest first. */
+  revocations: { indicatorId: string; revokedAt: string; successorId: string }[];
   /** Merged confidence of the active sources, by the collection's rule. */
   confidence?: number;
   /** What the guards and the allow-list decide for the value. */
@@ -53,6 +58,7 @@ export async function explainValue(
     input,
     state: 'unknown',
     sightings: [],
+    revocations: [],
     screen: 'not checked',
     views: [],
   };
@@ -73,6 +79,9 @@ export async function explainValue(
     lastSeen: iso(s.lastSeen),
     withdrawnAt: s.withdrawnAt === undefined ? undefined : iso(s.withdrawnAt),
   }));
+  explanation.revocations = (
+    await store.listRevocations(collection.id, parsed.type, parsed.value)
+  ).map((r) => ({ ...r, revokedAt: iso(r.revokedAt) }));
   const active = sightings.filter((s) => s.withdrawnAt === undefined);
   if (active.length > 0) {
     explanation.state = 'active';
@@ -82,7 +91,8 @@ export async function explainValue(
     explanation.confidence = mergeConfidence(processing.versions.confidenceRule, profiles);
   } else if (sightings.length > 0) {
     const latest = [...sightings].sort((a, b) => (b.withdrawnAt ?? 0) - (a.withdrawnAt ?? 0))[0];
-    explanation.state = latest?.withdrawalReason === 'expired' ? 'expired' : 'withdrawn';
+    const reason = latest?.withdrawalReason ?? 'missing';
+    explanation.state = reason === 'missing' ? 'withdrawn' : reason;
   }
 
   const verdict = processing.screen.judge(parsed.type, parsed.value);

@@ -67,7 +67,8 @@ const TLP_ORDER: Record<TlpLevel, number> = {
  *   `withAttributes`), and the description of the merged attributes;
  * - `merged` and `reactivated` restate it with the active sources;
  * - `withdrawn` and `expired` keep the last sources and set `valid_until`
- *   to the new `modified`, the moment of withdrawal.
+ *   to the new `modified`, the moment of withdrawal; `revoked` does the same
+ *   and sets `revoked: true`.
  * `created` stays the first version's; `modified` is the change time, moved
  * one millisecond past the last stored version when needed, because
  * timestamps have millisecond precision and each version needs its own.
@@ -83,7 +84,8 @@ export function buildHubVersion(
 /** Builds a version of `buildHubVersion` field by field. */
 function buildVersionObject(change: IndicatorChange, context: VersionContext): ObjectVersionInput {
   const active = change.sightings.filter((sighting) => sighting.withdrawnAt === undefined);
-  const gone = change.kind === 'withdrawn' || change.kind === 'expired';
+  const revoked = change.kind === 'revoked';
+  const gone = revoked || change.kind === 'withdrawn' || change.kind === 'expired';
   // A withdrawn value keeps the sources that listed it last.
   const basis = active.length > 0 ? active : lastWithdrawn(change.sightings);
   const profiles = basis.map((sighting) => profileOf(sighting.sourceId, context));
@@ -106,6 +108,7 @@ function buildVersionObject(change: IndicatorChange, context: VersionContext): O
 
   const version = buildIndicator({
     collectionId: context.collectionId,
+    id: change.indicatorId,
     identityId: identityId(context.collectionId, creator),
     type: change.valueType as ValueType,
     value: change.value,
@@ -118,6 +121,7 @@ function buildVersionObject(change: IndicatorChange, context: VersionContext): O
     modifiedMicros: modifiedMillis * MICROS_PER_MILLI,
     validFromMicros: createdMillis * MICROS_PER_MILLI,
     validUntilMicros: gone ? modifiedMillis * MICROS_PER_MILLI : undefined,
+    revoked,
   });
   return withExternalReferences(version, profiles);
 }
@@ -193,15 +197,14 @@ function fromCreatedTemplate(
 
 /**
  * Splits a built version around its id, name and pattern. Returns null when
- * the id is not the change's (a caller with ids of its own) or a part is not
- * found exactly once in the expected order, so the template is never used.
+ * a part is not found exactly once in the expected order, so the template is
+ * never used.
  */
 function splitCreated(
   built: ObjectVersionInput,
   change: IndicatorChange,
   pattern: string,
 ): CreatedTemplate | null {
-  if (built.id !== change.indicatorId) return null;
   const json = built.json;
   const id = `"id":${JSON.stringify(change.indicatorId)}`;
   const name = `"name":${JSON.stringify(change.value)}`;

@@ -53,6 +53,15 @@ export function indicatorId(collectionId: string, pattern: string): string {
   return `indicator--${uuidV5(HUB_NAMESPACE, JSON.stringify(['indicator', collectionId, pattern]))}`;
 }
 
+/**
+ * Returns the id that a hub indicator takes after `revokedId` is revoked.
+ * STIX allows no version after a revocation, so a value listed again needs a
+ * new id. Deriving it from the revoked id keeps it the same on every store.
+ */
+export function successorIndicatorId(collectionId: string, revokedId: string): string {
+  return `indicator--${uuidV5(HUB_NAMESPACE, JSON.stringify(['successor', collectionId, revokedId]))}`;
+}
+
 // A poll requests the same few identity ids once per value, so they are kept.
 const identityIds = new Map<string, string>();
 const MAX_IDENTITY_IDS = 10_000;

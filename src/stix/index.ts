@@ -6,6 +6,7 @@ export {
   identityId,
   indicatorId,
   observableId,
+  successorIndicatorId,
   uuidV5,
 } from './ids.js';
 export {

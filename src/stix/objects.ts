@@ -93,6 +93,11 @@ export function buildIdentity(input: IdentityInput): ObjectVersionInput {
 
 export interface IndicatorInput {
   collectionId: string;
+  /**
+   * The indicator id; by default the one `indicatorId` derives from the
+   * collection and the pattern. A value revoked before has another one.
+   */
+  id?: string;
   /** Id of the identity in `created_by_ref`. */
   identityId: string;
   /** Canonical value type and value, as produced by `canonicalize`. */
@@ -137,7 +142,7 @@ export function buildIndicator(input: IndicatorInput): ObjectVersionInput {
   const object: Record<string, unknown> = {
     type: 'indicator',
     spec_version: '2.1',
-    id: indicatorId(input.collectionId, pattern),
+    id: input.id ?? indicatorId(input.collectionId, pattern),
     created_by_ref: input.identityId,
     created: formatTimestamp(input.createdMicros),
     modified: formatTimestamp(input.modifiedMicros ?? input.createdMicros),

@@ -185,7 +185,11 @@ export interface SightingInput {
   valueType: string;
   /** Canonical value text. */
   value: string;
-  /** Deterministic STIX id of the hub indicator for this value in the collection. */
+  /**
+   * Deterministic STIX id of the hub indicator for this value in the
+   * collection. The store replaces it with the successor id of a value
+   * whose indicator was revoked (see `Store.removeSighting`).
+   */
   indicatorId: string;
   /**
    * The source's attributes of the value in this poll. A poll that lists the
@@ -351,14 +355,17 @@ export interface InactiveIndicator {
   lastSeen: number;
   /** Micros of the withdrawal that left the value without an active sighting. */
   withdrawnAt: number;
-  /** The reason of that withdrawal: `expired` by aging, else `missing`. */
+  /** The reason of that withdrawal: `expired` by aging, `removed` by an analyst, else `missing`. */
   reason: WithdrawalReason;
   /** The sources whose sightings were withdrawn last, sorted. */
   sources: string[];
 }
 
-/** Why a sighting stopped counting. */
-export type WithdrawalReason = 'missing' | 'expired';
+/**
+ * Why a sighting stopped counting: its source stopped listing the value,
+ * an aging rule expired it, or an analyst removed it (`Store.removeSighting`).
+ */
+export type WithdrawalReason = 'missing' | 'expired' | 'removed';
 
 /** One source's sighting of a value, as stored. */
 export interface SightingRecord {
@@ -386,9 +393,11 @@ export interface SightingRecord {
  * - `reactivated`: a value without an active sighting was listed again.
  * - `withdrawn` / `expired`: the last active sighting was withdrawn because
  *   its source stopped listing the value, or because it aged out.
+ * - `revoked`: an analyst removed the value and no sighting keeps it active;
+ *   this is the indicator's last version (see `Store.removeSighting`).
  */
 export interface IndicatorChange {
-  kind: 'created' | 'merged' | 'reactivated' | 'withdrawn' | 'expired';
+  kind: 'created' | 'merged' | 'reactivated' | 'withdrawn' | 'expired' | 'revoked';
   valueType: string;
   value: string;
   indicatorId: string;
@@ -427,6 +436,48 @@ export interface ExpireSummary {
   /** Values that lost a source but stay active. */
   merged: number;
   objects: PutObjectsResult;
+}
+
+/** An analyst's removal of one source's sighting of a value; see `Store.removeSighting`. */
+export interface RemoveSightingInput {
+  collectionId: string;
+  sourceId: string;
+  valueType: string;
+  value: string;
+  /** Micros of the removal. */
+  at: number;
+  buildVersion: (change: IndicatorChange) => ObjectVersionInput;
+  /**
+   * Returns the id that the value's indicator takes after `revokedId` is
+   * revoked. It must be deterministic, so that both stores agree.
+   */
+  successorId: (revokedId: string) => string;
+}
+
+export interface RemoveSightingResult {
+  /**
+   * - `unknown`: the source has no sighting of the value; nothing changed.
+   * - `unchanged`: the sighting was withdrawn before and another source keeps
+   *   the value active, or its indicator has no version to revoke; only the
+   *   withdrawal reason changed.
+   * - `merged`: the sighting was withdrawn and another source keeps the value
+   *   active, so the indicator got a `merged` version.
+   * - `revoked`: no sighting keeps the value active, so the indicator got a
+   *   last, revoked version and the value moved to a successor id.
+   */
+  outcome: 'unknown' | 'unchanged' | 'merged' | 'revoked';
+  /** For `revoked`: the revoked indicator id and the successor id. */
+  revocation?: Revocation;
+  objects: PutObjectsResult;
+}
+
+/** A hub indicator that an analyst's removal revoked. */
+export interface Revocation {
+  indicatorId: string;
+  /** Micros of the removal. */
+  revokedAt: number;
+  /** The id under which the value comes back when a source lists it again. */
+  successorId: string;
 }
 
 /** A rendered derived view, stored so that serving costs a read. */
@@ -636,6 +687,20 @@ export interface Store {
   expireSightings(input: ExpireInput): Promise<ExpireSummary>;
   /** Returns every sighting of one value in a collection, active or not, by source id. */
   listSightings(collectionId: string, valueType: string, value: string): Promise<SightingRecord[]>;
+  /**
+   * Withdraws one source's sighting of a value because an analyst removed
+   * it (reason `removed`), in one step. When no other sighting keeps the
+   * value active, the indicator is revoked: it gets a last version from
+   * `buildVersion` (kind `revoked`), and every sighting of the value moves to
+   * the id of `successorId`. STIX forbids new versions of a revoked object,
+   * so a value that a source lists again comes back under the successor id:
+   * polls stage a revoked value under its newest successor, whatever id the
+   * caller gave. A sighting that was withdrawn before is revoked too when
+   * the value is inactive.
+   */
+  removeSighting(input: RemoveSightingInput): Promise<RemoveSightingResult>;
+  /** Returns the revocations of one value's indicators, oldest first. */
+  listRevocations(collectionId: string, valueType: string, value: string): Promise<Revocation[]>;
 
   /**
    * Creates or replaces a record and returns it as stored. Rejects with

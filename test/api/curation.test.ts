@@ -302,7 +302,7 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
     expect(back.json.explanation.state).toBe('active');
   });
 
-  it('manual entries: add publishes, a guard refuses, removal withdraws with a new version', async () => {
+  it('manual entries: add publishes, a guard refuses, removal revokes', async () => {
     const added = await call(api.hub, 'POST', '/collections/blocklist/manual', {
       token: analyst,
       body: {
@@ -346,6 +346,8 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
       { token: analyst },
     );
     expect(removed.status).toBe(200);
+    const first = lookup.json.versions[0].id as string;
+    expect(removed.json).toEqual({ deleted: 'domain:evil.example.com', revoked: first });
     expect(await viewText(api, 'blocklist', 'domain')).not.toContain('evil.example.com');
     const after = await call(
       api.hub,
@@ -353,24 +355,49 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
       '/collections/blocklist/indicators/lookup?value=evil.example.com',
       { token: reader },
     );
-    expect(after.json.explanation.state).toBe('withdrawn');
-    expect(after.json.versions.length).toBeGreaterThanOrEqual(2);
-    expect(after.json.versions[after.json.versions.length - 1].valid_until).toBeDefined();
+    expect(after.json.explanation.state).toBe('removed');
+    expect(after.json.explanation.revocations).toEqual([
+      expect.objectContaining({ indicatorId: first }),
+    ]);
+    expect(after.json.versions).toHaveLength(2);
+    const last = after.json.versions[1];
+    expect(last).toMatchObject({ id: first, revoked: true, valid_until: last.modified });
 
+    // A TAXII poller that saw the first version gets the revocation.
+    const taxii = await fetch(
+      `${api.hub.url}/taxii2/hub/collections/${IP_COLLECTION}/objects/?match[id]=${first}&match[version]=all`,
+      {
+        headers: {
+          accept: 'application/taxii+json;version=2.1',
+          authorization: `Bearer ${reader}`,
+        },
+      },
+    );
+    const envelope = (await taxii.json()) as { objects: { revoked?: boolean }[] };
+    expect(envelope.objects.map((o) => o.revoked ?? false)).toEqual([false, true]);
+
+    const removedList = await call(
+      api.hub,
+      'GET',
+      '/collections/blocklist/indicators?state=removed&type=domain',
+      { token: reader },
+    );
+    expect(removedList.json.items).toEqual([
+      expect.objectContaining({
+        value: 'evil.example.com',
+        indicatorId: first,
+        state: 'removed',
+        sources: ['manual'],
+      }),
+    ]);
+    expect(removedList.json.items[0].confidence).toBeUndefined();
     const withdrawn = await call(
       api.hub,
       'GET',
       '/collections/blocklist/indicators?state=withdrawn&type=domain',
       { token: reader },
     );
-    expect(withdrawn.json.items).toEqual([
-      expect.objectContaining({
-        value: 'evil.example.com',
-        state: 'withdrawn',
-        sources: ['manual'],
-      }),
-    ]);
-    expect(withdrawn.json.items[0].confidence).toBeUndefined();
+    expect(withdrawn.json.items).toEqual([]);
     const active = await call(api.hub, 'GET', '/collections/blocklist/indicators?type=domain', {
       token: reader,
     });
@@ -385,6 +412,26 @@ describe.each(testStores())('analyst curation on $name', (testStore) => {
       { token: analyst },
     );
     expect(missing.status).toBe(404);
+
+    // Added again, the value comes back as a new indicator: the revoked one stays revoked.
+    const again = await call(api.hub, 'POST', '/collections/blocklist/manual', {
+      token: analyst,
+      body: { value: 'evil.example.com' },
+    });
+    expect(again.status).toBe(201);
+    expect(await viewText(api, 'blocklist', 'domain')).toContain('evil.example.com');
+    const back = await call(
+      api.hub,
+      'GET',
+      '/collections/blocklist/indicators/lookup?value=evil.example.com',
+      { token: reader },
+    );
+    expect(back.json.explanation.state).toBe('active');
+    const ids = back.json.versions.map((v: { id: string }) => v.id);
+    expect(ids).toHaveLength(3);
+    expect(ids.slice(0, 2)).toEqual([first, first]);
+    expect(ids[2]).not.toBe(first);
+    expect(back.json.versions[2].revoked).toBeUndefined();
   });
 
   it('manual entries: an expired entry leaves at the next poll of the manual source', async () => {

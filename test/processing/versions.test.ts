@@ -113,6 +113,42 @@ describe('buildHubVersion', () => {
     expect(body.confidence).toBe(40);
   });
 
+  it('revoked sets revoked and valid_until', () => {
+    const body = parse(
+      buildHubVersion(
+        change({
+          kind: 'revoked',
+          at: 1_700_000_002_000_000,
+          firstVersion: '2023-11-14T22:13:20.000000Z',
+          lastVersion: '2023-11-14T22:13:20.000000Z',
+          sightings: [sighting('a', { withdrawnAt: 1_700_000_002_000_000 })],
+        }),
+        context,
+      ).json,
+    );
+    expect(body.revoked).toBe(true);
+    expect(body.modified).toBe('2023-11-14T22:13:22.000Z');
+    expect(body.valid_until).toBe(body.modified);
+    expect(body.id).toBe('indicator--x');
+  });
+
+  it('withdrawn is not revoked', () => {
+    const body = parse(
+      buildHubVersion(
+        change({
+          kind: 'expired',
+          at: 1_700_000_003_000_000,
+          firstVersion: '2023-11-14T22:13:20.000000Z',
+          lastVersion: '2023-11-14T22:13:20.000000Z',
+          sightings: [sighting('a', { withdrawnAt: 1_700_000_003_000_000 })],
+        }),
+        context,
+      ).json,
+    );
+    expect(body.revoked).toBeUndefined();
+    expect(body.valid_until).toBe(body.modified);
+  });
+
   it('creator stays after it leaves', () => {
     const first = parse(buildHubVersion(change({}), context).json);
     const later = parse(
@@ -269,13 +305,21 @@ describe('buildHubVersion created template', () => {
     }
   });
 
-  it('caller ids bypass it', () => {
+  it('keeps the caller ids', () => {
+    // A value that came back after a revocation has an id of its own.
     const own: VersionContext = { ...context };
-    const first = buildHubVersion(change({ value: '45.155.205.3' }), own);
-    const second = buildHubVersion(change({ value: '45.155.205.4' }), own);
+    const first = buildHubVersion(
+      change({ value: '45.155.205.3', indicatorId: 'indicator--a3' }),
+      own,
+    );
+    const second = buildHubVersion(
+      change({ value: '45.155.205.4', indicatorId: 'indicator--a4' }),
+      own,
+    );
 
-    expect(first.id).not.toBe('indicator--x');
-    expect(parse(second.json).name).toBe('45.155.205.4');
-    expect(second.id).toBe(indicatorId(COLLECTION, patternFor('ipv4', '45.155.205.4')));
+    expect(first.id).toBe('indicator--a3');
+    expect(parse(first.json).id).toBe('indicator--a3');
+    expect(second.id).toBe('indicator--a4');
+    expect(parse(second.json)).toMatchObject({ id: 'indicator--a4', name: '45.155.205.4' });
   });
 });

@@ -1884,6 +1884,209 @@ export function runStoreContract(
       it('listSightings unknown value', async () => {
         expect(await store.listSightings(newCollectionId(), 'ipv4', '10.0.0.1')).toEqual([]);
       });
+
+      describe('analyst removal', () => {
+        const successorId = (revokedId: string) => `${revokedId}-next`;
+
+        function remove(
+          collectionId: string,
+          sourceId: string,
+          value: string,
+          at: number,
+          build: (change: IndicatorChange) => ObjectVersionInput,
+        ) {
+          return store.removeSighting({
+            collectionId,
+            sourceId,
+            valueType: 'ipv4',
+            value,
+            at,
+            buildVersion: build,
+            successorId,
+          });
+        }
+
+        async function versionIds(collectionId: string): Promise<string[]> {
+          const items = await readAll(store, { collectionId, limit: 100 });
+          return items.map((item) => `${item.id}@${item.version}`);
+        }
+
+        it('revokes the last active sighting', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1', '10.0.0.2'], build, 1);
+          const first = sighting('10.0.0.1').indicatorId;
+
+          const result = await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+
+          expect(result.outcome).toBe('revoked');
+          expect(result.revocation).toEqual({
+            indicatorId: first,
+            revokedAt: 2_000,
+            successorId: `${first}-next`,
+          });
+          expect(result.objects.added).toBe(1);
+          expect(changes.at(-1)).toMatchObject({
+            kind: 'revoked',
+            indicatorId: first,
+            at: 2_000,
+            firstVersion: versionKey(1),
+            lastVersion: versionKey(1),
+          });
+          expect(await activeValues(collectionId)).toEqual(['10.0.0.2']);
+          const sightings = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
+          expect(sightings).toEqual([
+            expect.objectContaining({
+              sourceId: 'manual',
+              indicatorId: `${first}-next`,
+              creator: false,
+              withdrawnAt: 2_000,
+              withdrawalReason: 'removed',
+            }),
+          ]);
+          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toEqual([
+            result.revocation,
+          ]);
+          const inactive = await store.listInactiveIndicators(collectionId);
+          expect(inactive).toEqual([
+            expect.objectContaining({ value: '10.0.0.1', indicatorId: first, reason: 'removed' }),
+          ]);
+        });
+
+        it('merges while another source lists it', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+
+          const result = await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+
+          expect(result.outcome).toBe('merged');
+          expect(result.revocation).toBeUndefined();
+          expect(changes.at(-1)?.kind).toBe('merged');
+          expect(await activeValues(collectionId)).toEqual(['10.0.0.1']);
+          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toEqual([]);
+          // The other source's later miss withdraws it under the same id.
+          await poll(collectionId, 'feed-a', 3_000, [], build, 1);
+          expect(changes.at(-1)).toMatchObject({
+            kind: 'withdrawn',
+            indicatorId: sighting('10.0.0.1').indicatorId,
+          });
+        });
+
+        it('revokes an already withdrawn value', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+          await poll(collectionId, 'manual', 2_000, [], build, 1);
+          await poll(collectionId, 'feed-a', 2_000, [], build, 1);
+          expect(changes.at(-1)?.kind).toBe('withdrawn');
+
+          const result = await remove(collectionId, 'manual', '10.0.0.1', 3_000, build);
+
+          expect(result.outcome).toBe('revoked');
+          const sightings = await store.listSightings(collectionId, 'ipv4', '10.0.0.1');
+          expect(sightings.map((s) => [s.sourceId, s.indicatorId, s.withdrawalReason])).toEqual([
+            ['feed-a', `${sighting('10.0.0.1').indicatorId}-next`, 'missing'],
+            ['manual', `${sighting('10.0.0.1').indicatorId}-next`, 'removed'],
+          ]);
+          const inactive = await store.listInactiveIndicators(collectionId);
+          expect(inactive[0]).toMatchObject({ reason: 'removed', withdrawnAt: 3_000 });
+        });
+
+        it('returns under the successor id', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.9'], build, 1);
+          await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+          const first = sighting('10.0.0.1').indicatorId;
+          const before = await versionIds(collectionId);
+
+          // The caller gives the first id; the store stages the successor.
+          const back = await poll(
+            collectionId,
+            'feed-a',
+            3_000,
+            ['10.0.0.1', '10.0.0.9'],
+            build,
+            1,
+          );
+
+          expect(back.created).toBe(1);
+          expect(back.reactivated).toBe(0);
+          expect(changes.at(-1)).toMatchObject({
+            kind: 'created',
+            indicatorId: `${first}-next`,
+            sightings: expect.arrayContaining([
+              expect.objectContaining({ sourceId: 'feed-a', creator: true }),
+            ]) as unknown,
+          });
+          expect(changes.at(-1)?.firstVersion).toBeUndefined();
+          const entries = await store.listIndicatorEntries(collectionId);
+          expect(entries.map((e) => [e.value, e.indicatorId])).toEqual([
+            ['10.0.0.1', `${first}-next`],
+            ['10.0.0.9', sighting('10.0.0.9').indicatorId],
+          ]);
+          const after = await versionIds(collectionId);
+          expect(after.filter((v) => v.startsWith(`${first}@`))).toEqual(
+            before.filter((v) => v.startsWith(`${first}@`)),
+          );
+
+          // A second removal revokes the successor; a third listing takes the next one.
+          await poll(collectionId, 'feed-a', 4_000, ['10.0.0.9'], build, 1);
+          const again = await remove(collectionId, 'feed-a', '10.0.0.1', 5_000, build);
+          expect(again.revocation?.indicatorId).toBe(`${first}-next`);
+          await poll(collectionId, 'manual', 6_000, ['10.0.0.1'], build, 1);
+          expect(changes.at(-1)).toMatchObject({
+            kind: 'created',
+            indicatorId: `${first}-next-next`,
+          });
+          const revocations = await store.listRevocations(collectionId, 'ipv4', '10.0.0.1');
+          expect(revocations.map((r) => r.indicatorId)).toEqual([first, `${first}-next`]);
+        });
+
+        it('does nothing without a sighting', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'feed-a', 1_000, ['10.0.0.1'], build, 1);
+
+          const result = await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+
+          expect(result.outcome).toBe('unknown');
+          expect(changes).toHaveLength(1);
+          expect(await activeValues(collectionId)).toEqual(['10.0.0.1']);
+        });
+
+        it('revokes nothing twice', async () => {
+          const collectionId = newCollectionId();
+          const { changes, build } = recorder();
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+          await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+
+          // The successor has no version yet, so there is nothing to revoke.
+          const repeat = await remove(collectionId, 'manual', '10.0.0.1', 3_000, build);
+
+          expect(repeat.outcome).toBe('unchanged');
+          expect(changes.map((change) => change.kind)).toEqual(['created', 'revoked']);
+          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toHaveLength(1);
+        });
+
+        it('deleteCollection drops revocations', async () => {
+          const collectionId = newCollectionId();
+          const { build } = recorder();
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+          await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+
+          await store.deleteCollection(collectionId);
+
+          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toEqual([]);
+          const { changes, build: rebuild } = recorder();
+          await poll(collectionId, 'manual', 3_000, ['10.0.0.1'], rebuild, 1);
+          expect(changes[0]?.indicatorId).toBe(sighting('10.0.0.1').indicatorId);
+        });
+      });
     });
 
     describe('second instance', () => {

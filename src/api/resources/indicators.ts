@@ -306,7 +306,7 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
       path: '/collections/{collection}/manual',
       summary: 'Remove a value added by hand',
       description:
-        'The value leaves every view before the response, and TAXII pollers see a new version of its indicator, unless another source still lists it.',
+        'The value leaves every view before the response, unless another source still lists it. Then its indicator gets a last version with revoked: true, which TAXII pollers see; a source that lists the value later brings it back under a new indicator id, as STIX allows no version after a revocation.',
       tag: 'manual',
       role: 'analyst',
       params: COLLECTION_PARAM,
@@ -317,7 +317,9 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
           required: true,
         },
       },
-      responses: { 200: { description: 'Removed.', schema: 'api/common#/$defs/Deleted' } },
+      responses: {
+        200: { description: 'Removed.', schema: 'api/indicators#/$defs/ManualRemoval' },
+      },
       async handle(request) {
         const collection = inForce(deps, request.params.collection!);
         const input = String(request.query.value);
@@ -332,16 +334,33 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
           );
         }
         const canonical = parsed.ok ? `${parsed.type}:${parsed.value}` : input;
+        const now = nowMicros(deps);
+        // The record is gone first: if this process stops before the
+        // removal, the next manual poll withdraws the value as missing.
+        const removal = parsed.ok
+          ? await deps.operations.removeManualValue(collection, parsed.type, parsed.value, now)
+          : undefined;
         await audit(deps, {
+          at: now,
           actor: request.principal.name,
           action: 'manual-entry.remove',
           targetKind: 'manual-entry',
           targetId: canonical,
           collectionId: collection.id,
           ip: request.ctx.ip,
+          ...(removal?.revocation === undefined
+            ? {}
+            : { details: { revoked: removal.revocation.indicatorId } }),
         });
-        await deps.operations.applyManualEntries(collection.id);
-        return { status: 200, body: { deleted: canonical } };
+        return {
+          status: 200,
+          body: {
+            deleted: canonical,
+            ...(removal?.revocation === undefined
+              ? {}
+              : { revoked: removal.revocation.indicatorId }),
+          },
+        };
       },
     },
     {
@@ -482,8 +501,8 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
         },
         state: {
           description:
-            'active (default): listed by a source now; withdrawn: every source stopped listing it; expired: aged out; inactive: withdrawn or expired. Inactive values carry no confidence.',
-          schema: { enum: ['active', 'withdrawn', 'expired', 'inactive'] },
+            'active (default): listed by a source now; withdrawn: every source stopped listing it; expired: aged out; removed: an analyst removed it and its indicator is revoked; inactive: any of the three. Inactive values carry no confidence.',
+          schema: { enum: ['active', 'withdrawn', 'expired', 'removed', 'inactive'] },
         },
       },
       responses: {
@@ -531,7 +550,7 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
                   ...entry,
                   // A value with no active source has no merged confidence.
                   confidence: -1,
-                  state: entry.reason === 'expired' ? 'expired' : 'withdrawn',
+                  state: entry.reason === 'missing' ? 'withdrawn' : entry.reason,
                 }))
                 .filter((entry) => state === 'inactive' || entry.state === state);
         const limit = limitOf(request);
@@ -614,9 +633,17 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
         const collection = inForce(deps, request.params.collection!);
         const explanation = await deps.operations.explain(collection, String(request.query.value));
         const sightings = (explanation.sightings as { indicatorId: string }[] | undefined) ?? [];
+        const revocations =
+          (explanation.revocations as { indicatorId: string }[] | undefined) ?? [];
+        // The revoked indicators first, oldest first, then the current one.
+        const ids = [
+          ...new Set([
+            ...revocations.map((r) => r.indicatorId),
+            ...sightings.slice(0, 1).map((s) => s.indicatorId),
+          ]),
+        ];
         const versions: unknown[] = [];
-        const indicatorId = sightings[0]?.indicatorId;
-        if (indicatorId !== undefined) {
+        for (const indicatorId of ids) {
           const page = await deps.store.queryObjects({
             collectionId: collection.id,
             ids: [indicatorId],

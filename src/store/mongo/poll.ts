@@ -9,6 +9,9 @@ import type {
   PollResultInput,
   PollResultSummary,
   PutObjectsResult,
+  RemoveSightingInput,
+  RemoveSightingResult,
+  Revocation,
   SightingInput,
   SightingRecord,
   SourceState,
@@ -18,7 +21,13 @@ import type {
 import { isStreamedPoll } from '../port.js';
 import { encodeAttributes } from '../attributes.js';
 import { chunks, type ObjectCollection } from './objects.js';
-import { COLLECTIONS, compositeKey, type SightingDoc, type SourceStateDoc } from './schema.js';
+import {
+  COLLECTIONS,
+  compositeKey,
+  type RevocationDoc,
+  type SightingDoc,
+  type SourceStateDoc,
+} from './schema.js';
 import {
   sightingId,
   SightingCollection,
@@ -59,6 +68,7 @@ type VersionRanges = Map<string, { first: string; last: string }>;
 export class PollCollections {
   private readonly sightings: SightingCollection;
   private readonly states: Collection<SourceStateDoc>;
+  private readonly revocations: Collection<RevocationDoc>;
 
   constructor(
     db: Db,
@@ -66,6 +76,7 @@ export class PollCollections {
   ) {
     this.sightings = new SightingCollection(db);
     this.states = db.collection<SourceStateDoc>(COLLECTIONS.sourceStates);
+    this.revocations = db.collection<RevocationDoc>(COLLECTIONS.revocations);
   }
 
   /** See `Store.applyUnchangedPoll`. Replaying it after a crash completes it. */
@@ -103,12 +114,16 @@ export class PollCollections {
 
     // The first listing of a value decides what happens to it and gives the
     // stored indicator id and attributes; later listings are ignored.
+    // Whatever id the caller gave, a revoked value comes back under its successor.
     const firsts: SightingInput[] = [];
     const storedIndicator = new Map<string, string>();
     const storedAttributes = new Map<string, string | null>();
-    for (const sighting of input.sightings) {
-      const key = valueKey(sighting);
+    const current = await this.currentIds(collectionId);
+    for (const listed of input.sightings) {
+      const key = valueKey(listed);
       if (storedIndicator.has(key)) continue;
+      const successor = current.get(key);
+      const sighting = successor === undefined ? listed : { ...listed, indicatorId: successor };
       firsts.push(sighting);
       storedIndicator.set(key, sighting.indicatorId);
       storedAttributes.set(key, encodeAttributes(sighting.attributes));
@@ -340,6 +355,104 @@ export class PollCollections {
       }
     }
     return outcome;
+  }
+
+  /**
+   * See `Store.removeSighting`. Writes the version, then the revocation, then
+   * the sightings. A failure after the revocation leaves the sightings on
+   * the revoked id until a source lists the value again under its successor.
+   */
+  async remove(input: RemoveSightingInput): Promise<RemoveSightingResult> {
+    const { collectionId, sourceId, valueType, value, at } = input;
+    const result: RemoveSightingResult = {
+      outcome: 'unknown',
+      objects: { added: 0, unchanged: 0, conflicts: [] },
+    };
+    const ref = { valueType, value };
+    const values = (await this.sightings.readValues(collectionId, [ref])).get(valueKey(ref));
+    const own = values?.get(sourceId);
+    if (values === undefined || own === undefined) return result;
+
+    // A sighting withdrawn before takes the removal's time and reason too.
+    const removed: SightingDoc = { ...own, withdrawn_at: at, withdrawal_reason: 'removed' };
+    values.set(sourceId, removed);
+    const sighting = { ...ref, indicatorId: own.indicator_id };
+    const ranges = await this.objects.versionRanges(collectionId, [own.indicator_id]);
+    let writes = [removed];
+    let version: ObjectVersionInput | undefined;
+    result.outcome = 'unchanged';
+    if (activeCount(values) > 0) {
+      if (own.withdrawn_at === null) {
+        result.outcome = 'merged';
+        version = input.buildVersion(change('merged', sighting, values, at, ranges));
+      }
+    } else if (ranges.has(own.indicator_id)) {
+      // An id without a version is not revoked, as in the SQLite adapter.
+      result.outcome = 'revoked';
+      version = input.buildVersion(change('revoked', sighting, values, at, ranges));
+      const successorId = input.successorId(own.indicator_id);
+      writes = [...values.values()].map((doc) => ({
+        ...doc,
+        indicator_id: successorId,
+        creator: false,
+      }));
+      result.revocation = { indicatorId: own.indicator_id, revokedAt: at, successorId };
+    }
+
+    if (version !== undefined) {
+      mergeInto(result.objects, await this.objects.put(collectionId, [version]));
+    }
+    if (result.revocation !== undefined) {
+      const { indicatorId, revokedAt, successorId } = result.revocation;
+      const doc: RevocationDoc = {
+        _id: compositeKey(collectionId, indicatorId),
+        collection_id: collectionId,
+        indicator_id: indicatorId,
+        value_type: valueType,
+        value,
+        revoked_at: revokedAt,
+        successor_id: successorId,
+      };
+      await this.revocations.replaceOne({ _id: doc._id }, doc, { upsert: true });
+    }
+    await this.sightings.write(writes);
+    return result;
+  }
+
+  async listRevocations(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<Revocation[]> {
+    const docs = await this.revocations
+      .find({ collection_id: collectionId, value_type: valueType, value })
+      .toArray();
+    return docs
+      .map((doc) => ({
+        indicatorId: doc.indicator_id,
+        revokedAt: doc.revoked_at,
+        successorId: doc.successor_id,
+      }))
+      .sort((a, b) => a.revokedAt - b.revokedAt || compareText(a.indicatorId, b.indicatorId));
+  }
+
+  /** Returns the revoked id that each successor id of the collection replaced. */
+  async revokedBySuccessor(collectionId: string): Promise<Map<string, string>> {
+    const docs = await this.revocations.find({ collection_id: collectionId }).toArray();
+    return new Map(docs.map((doc) => [doc.successor_id, doc.indicator_id]));
+  }
+
+  /** Returns the current id of each revoked value of the collection, by `valueKey`. */
+  private async currentIds(collectionId: string): Promise<Map<string, string>> {
+    const docs = await this.revocations.find({ collection_id: collectionId }).toArray();
+    const revoked = new Set(docs.map((doc) => doc.indicator_id));
+    const current = new Map<string, string>();
+    for (const doc of docs) {
+      if (!revoked.has(doc.successor_id)) {
+        current.set(valueKey({ valueType: doc.value_type, value: doc.value }), doc.successor_id);
+      }
+    }
+    return current;
   }
 
   async listSightings(

@@ -287,6 +287,7 @@ export class RecordCollections {
     const byCollection = { collection_id: collectionId };
     await this.db.collection(COLLECTIONS.objects).deleteMany(byCollection);
     await this.db.collection(COLLECTIONS.sightings).deleteMany(byCollection);
+    await this.db.collection(COLLECTIONS.revocations).deleteMany(byCollection);
     await this.db.collection(COLLECTIONS.sourceStates).deleteMany(byCollection);
     await this.db.collection(COLLECTIONS.views).deleteMany(byCollection);
     // Chunks name their view by `compositeKey(collectionId, name)`, so the

@@ -76,6 +76,20 @@ export interface SightingDoc {
   attributes?: string;
 }
 
+/** A hub indicator revoked because an analyst removed its value (see `Store.removeSighting`). */
+export interface RevocationDoc {
+  /** `compositeKey(collectionId, indicatorId)`. */
+  _id: string;
+  collection_id: string;
+  /** The revoked id. */
+  indicator_id: string;
+  value_type: string;
+  value: string;
+  revoked_at: number;
+  /** The id the value's sightings took; the value's current id unless it is revoked too. */
+  successor_id: string;
+}
+
 export interface SourceStateDoc {
   /** `compositeKey(collectionId, sourceId)`. */
   _id: string;
@@ -210,6 +224,7 @@ export const COLLECTIONS = {
   clocks: 'collection_clocks',
   objects: 'objects',
   sightings: 'sightings',
+  revocations: 'revocations',
   sourceStates: 'source_states',
   views: 'views',
   viewChunks: 'view_chunks',
@@ -251,6 +266,10 @@ const INDEXES: Record<string, IndexDescription[]> = {
     // Sightings a poll missed, and sightings an aging rule expires.
     { key: { collection_id: 1, source_id: 1, last_seen: 1 }, name: 'source_last_seen' },
     { key: { collection_id: 1, source_id: 1, first_seen: 1 }, name: 'source_first_seen' },
+  ],
+  // Every poll reads those of its collection; a lookup reads those of a value.
+  [COLLECTIONS.revocations]: [
+    { key: { collection_id: 1, value_type: 1, value: 1 }, name: 'collection_value' },
   ],
   // The chunks of one part of one render, in order, and the cleanup of old renders.
   [COLLECTIONS.viewChunks]: [

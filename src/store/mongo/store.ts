@@ -22,7 +22,10 @@ import {
   type PutRecordOptions,
   type RecordKind,
   type RecordPage,
+  type RemoveSightingInput,
+  type RemoveSightingResult,
   type RenderedView,
+  type Revocation,
   type SightingRecord,
   type SourceState,
   type StatusRecord,
@@ -308,6 +311,9 @@ export class MongoStore implements Store {
       const cursor = sightings
         .find(filter, { projection: { _id: 0, attributes: 0 } })
         .sort({ value_type: 1, value: 1 });
+      // A removed value's sightings carry the successor id, which has no
+      // version yet: the revoked id names its indicator.
+      const revoked = await this.poll.revokedBySuccessor(collectionId);
       const rows: WithdrawnSightingRow[] = [];
       let group: SightingDoc[] = [];
       const flush = () => {
@@ -317,7 +323,7 @@ export class MongoStore implements Store {
               valueType: doc.value_type,
               value: doc.value,
               sourceId: doc.source_id,
-              indicatorId: doc.indicator_id,
+              indicatorId: revoked.get(doc.indicator_id) ?? doc.indicator_id,
               firstSeen: doc.first_seen,
               lastSeen: doc.last_seen,
               withdrawnAt: doc.withdrawn_at!,
@@ -349,6 +355,22 @@ export class MongoStore implements Store {
     this.assertReady();
     return this.guard('listSightings', () =>
       this.poll.listSightings(collectionId, valueType, value),
+    );
+  }
+
+  async removeSighting(input: RemoveSightingInput): Promise<RemoveSightingResult> {
+    this.assertReady();
+    return this.guard('removeSighting', () => this.poll.remove(input));
+  }
+
+  async listRevocations(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<Revocation[]> {
+    this.assertReady();
+    return this.guard('listRevocations', () =>
+      this.poll.listRevocations(collectionId, valueType, value),
     );
   }
 

@@ -53,6 +53,7 @@ export class PollStage {
   private readonly clearNew: Database.Statement<[]>;
   private readonly countStaged: Database.Statement<[], { n: number }>;
   private readonly insert: Database.Statement<[string, string, string, string | null]>;
+  private readonly setIndicator: Database.Statement<[string, string, string]>;
   private readonly markRefresh: Database.Statement<[PollKey]>;
   private readonly refreshMarked: Database.Statement<[PollKey & { seenAt: number }]>;
   private readonly insertCreators: Database.Statement<[PollKey & { seenAt: number }]>;
@@ -97,6 +98,9 @@ export class PollStage {
        ON CONFLICT (value_type, value) DO NOTHING`,
     );
     this.countStaged = db.prepare(`SELECT count(*) AS n FROM temp.${stage}`);
+    this.setIndicator = db.prepare(
+      `UPDATE temp.${stage} SET indicator_id = ? WHERE value_type = ? AND value = ?`,
+    );
 
     this.markRefresh = db.prepare(
       `UPDATE temp.${stage} SET status = ${REFRESH}
@@ -174,6 +178,16 @@ export class PollStage {
         sighting.indicatorId,
         encodeAttributes(sighting.attributes),
       );
+    }
+  }
+
+  /**
+   * Moves staged values to the ids that replaced their revoked indicators,
+   * one seek each; values not staged are skipped.
+   */
+  redirect(current: readonly { valueType: string; value: string; indicatorId: string }[]): void {
+    for (const { valueType, value, indicatorId } of current) {
+      this.setIndicator.run(indicatorId, valueType, value);
     }
   }
 

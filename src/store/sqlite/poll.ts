@@ -8,6 +8,9 @@ import type {
   ObjectVersionInput,
   PollResultInput,
   PollResultSummary,
+  RemoveSightingInput,
+  RemoveSightingResult,
+  Revocation,
   SightingAttributes,
   SightingInput,
   SightingRecord,
@@ -123,6 +126,16 @@ export class PollTables {
   private readonly withdraw: Database.Statement<[number, string, string, string, string, string]>;
   private readonly withdrawnAfter: Database.Statement<[string, string, number], { one: number }>;
   private readonly refreshListed: Database.Statement<[number, string, string]>;
+  private readonly currentIds: Database.Statement<
+    [string],
+    { valueType: string; value: string; indicatorId: string }
+  >;
+  private readonly markRemoved: Database.Statement<[number, string, string, string, string]>;
+  private readonly moveValue: Database.Statement<[string, string, string, string]>;
+  private readonly insertRevocation: Database.Statement<
+    [string, string, string, string, number, string]
+  >;
+  private readonly readRevocations: Database.Statement<[string, string, string], Revocation>;
 
   constructor(
     db: Database.Database,
@@ -185,6 +198,36 @@ export class PollTables {
       `UPDATE sightings SET last_seen = max(last_seen, ?)
        WHERE collection_id = ? AND source_id = ? AND withdrawn_at IS NULL AND missed = 0`,
     );
+    // A revoked id whose successor is not revoked itself: the value's current id.
+    this.currentIds = db.prepare(
+      `SELECT r.value_type AS valueType, r.value, r.successor_id AS indicatorId
+       FROM revocations r
+       WHERE r.collection_id = ? AND NOT EXISTS (
+         SELECT 1 FROM revocations n
+         WHERE n.collection_id = r.collection_id AND n.indicator_id = r.successor_id)`,
+    );
+    // A sighting withdrawn before takes the removal's time and reason too,
+    // so the value's last withdrawal is the removal.
+    this.markRemoved = db.prepare(
+      `UPDATE sightings SET withdrawn_at = ?, withdrawal_reason = 'removed'
+       WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
+    );
+    // The successor has no version yet, so the source that lists the value
+    // again creates it and becomes its creator.
+    this.moveValue = db.prepare(
+      `UPDATE sightings SET indicator_id = ?, creator = 0
+       WHERE collection_id = ? AND value_type = ? AND value = ?`,
+    );
+    this.insertRevocation = db.prepare(
+      `INSERT INTO revocations
+         (collection_id, indicator_id, value_type, value, revoked_at, successor_id)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.readRevocations = db.prepare(
+      `SELECT indicator_id AS indicatorId, revoked_at AS revokedAt, successor_id AS successorId
+       FROM revocations WHERE collection_id = ? AND value_type = ? AND value = ?
+       ORDER BY revoked_at, indicator_id`,
+    );
     this.readState = db.prepare(
       `SELECT etag, last_modified AS lastModified, last_success_at AS lastSuccessAt,
          last_valid_count AS lastValidCount, last_report AS lastReport, cursor
@@ -246,6 +289,9 @@ export class PollTables {
     // New indicator versions are stored in batches: one clock read and write per batch.
     const batch = new VersionBatch(this.objects, collectionId);
 
+    // Whatever id the caller gave, a revoked value comes back under its successor.
+    const current = this.currentIds.all(collectionId);
+    if (current.length > 0) stage.redirect(current);
     // The common case of a re-poll: active sightings of this source, one statement.
     summary.refreshed += stage.refresh(collectionId, sourceId, seenAt);
     summary.created += stage.insertNew(collectionId, sourceId, seenAt);
@@ -415,6 +461,49 @@ export class PollTables {
     batch.flush();
     mergeObjects(summary.objects, batch.objects);
     return summary;
+  }
+
+  /** See `Store.removeSighting`; call inside a write transaction. */
+  remove(input: RemoveSightingInput): RemoveSightingResult {
+    const { collectionId, sourceId, valueType, value, at } = input;
+    const result: RemoveSightingResult = {
+      outcome: 'unknown',
+      objects: { added: 0, unchanged: 0, conflicts: [] },
+    };
+    const own = this.listSightings(collectionId, valueType, value).find(
+      (sighting) => sighting.sourceId === sourceId,
+    );
+    if (own === undefined) return result;
+
+    this.markRemoved.run(at, collectionId, valueType, value, sourceId);
+    const batch = new VersionBatch(this.objects, collectionId);
+    const ref = { valueType, value, indicatorId: own.indicatorId };
+    result.outcome = 'unchanged';
+    if ((this.countActive.get(collectionId, valueType, value)?.n ?? 0) > 0) {
+      if (own.withdrawnAt === undefined) {
+        result.outcome = 'merged';
+        batch.add(input.buildVersion(this.change('merged', collectionId, ref, at)));
+      }
+    } else {
+      const change = this.change('revoked', collectionId, ref, at);
+      // An id without a version (its objects deleted through TAXII, or the
+      // successor of a revocation that no source listed since) is not revoked.
+      if (change.lastVersion !== undefined) {
+        result.outcome = 'revoked';
+        batch.add(input.buildVersion(change));
+        const successorId = input.successorId(own.indicatorId);
+        this.moveValue.run(successorId, collectionId, valueType, value);
+        this.insertRevocation.run(collectionId, own.indicatorId, valueType, value, at, successorId);
+        result.revocation = { indicatorId: own.indicatorId, revokedAt: at, successorId };
+      }
+    }
+    batch.flush();
+    mergeObjects(result.objects, batch.objects);
+    return result;
+  }
+
+  listRevocations(collectionId: string, valueType: string, value: string): Revocation[] {
+    return this.readRevocations.all(collectionId, valueType, value);
   }
 
   /** Returns every sighting of one value, active or not, by source id. */

@@ -250,7 +250,7 @@ export class RecordTables {
    * never hands out a date_added that a client has already seen.
    */
   private deleteCollectionInTransaction(collectionId: string): void {
-    for (const table of ['objects', 'sightings', 'source_state', 'views']) {
+    for (const table of ['objects', 'sightings', 'revocations', 'source_state', 'views']) {
       this.statement(`DELETE FROM ${table} WHERE collection_id = ?`).run(collectionId);
     }
     // Statuses keep the collection id only inside their JSON body.

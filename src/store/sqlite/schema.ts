@@ -231,6 +231,24 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX objects_spec;
   `,
+  // 12: hub indicators revoked because an analyst removed their value. The
+  // value's sightings then carry successor_id. A value revoked again has a
+  // row per revoked id, and its current id is the successor that is not
+  // revoked itself. Polls look a listed value up by (value_type, value).
+  `
+  CREATE TABLE revocations (
+    collection_id TEXT NOT NULL,
+    indicator_id TEXT NOT NULL,
+    value_type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    successor_id TEXT NOT NULL,
+    PRIMARY KEY (collection_id, indicator_id)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE INDEX revocations_value ON revocations (collection_id, value_type, value);
+  CREATE INDEX revocations_successor ON revocations (collection_id, successor_id);
+  `,
 ];
 
 /**

@@ -28,7 +28,10 @@ import {
   type PutRecordOptions,
   type RecordKind,
   type RecordPage,
+  type RemoveSightingInput,
+  type RemoveSightingResult,
   type RenderedView,
+  type Revocation,
   type SightingRecord,
   type SourceState,
   type StatusRecord,
@@ -318,8 +321,13 @@ export class SqliteStore implements Store {
     return this.guard(() => {
       const rows = this.db
         .prepare<[string, string | null, string], WithdrawnSightingRow>(
+          // A removed value's sightings carry the successor id, which has no
+          // version yet: the revoked id names its indicator.
           `SELECT s.value_type AS valueType, s.value, s.source_id AS sourceId,
-                  s.indicator_id AS indicatorId, s.first_seen AS firstSeen, s.last_seen AS lastSeen,
+                  coalesce((SELECT r.indicator_id FROM revocations r
+                             WHERE r.collection_id = s.collection_id
+                               AND r.successor_id = s.indicator_id), s.indicator_id) AS indicatorId,
+                  s.first_seen AS firstSeen, s.last_seen AS lastSeen,
                   s.withdrawn_at AS withdrawnAt, s.withdrawal_reason AS reason
              FROM sightings s
             WHERE s.collection_id = ?
@@ -429,6 +437,20 @@ export class SqliteStore implements Store {
   ): Promise<SightingRecord[]> {
     const p = this.statements();
     return this.guard(() => p.poll.listSightings(collectionId, valueType, value));
+  }
+
+  async removeSighting(input: RemoveSightingInput): Promise<RemoveSightingResult> {
+    const p = this.statements();
+    return this.guard(() => p.removeSighting.immediate(input));
+  }
+
+  async listRevocations(
+    collectionId: string,
+    valueType: string,
+    value: string,
+  ): Promise<Revocation[]> {
+    const p = this.statements();
+    return this.guard(() => p.poll.listRevocations(collectionId, valueType, value));
   }
 
   async putRecord(
@@ -555,6 +577,9 @@ class Prepared {
     (input: PollResultInput & { since: number }) => PollResultSummary | undefined
   >;
   readonly expireSightings: Database.Transaction<(input: ExpireInput) => ExpireSummary>;
+  readonly removeSighting: Database.Transaction<
+    (input: RemoveSightingInput) => RemoveSightingResult
+  >;
   readonly deleteVersions: Database.Transaction<(deletion: ObjectDeletion) => number>;
   readonly queryJoined: Database.Transaction<(query: ObjectQuery) => JoinedObjectPage>;
   readonly putStatus: Database.Statement<[string, number, string]>;
@@ -639,6 +664,7 @@ class Prepared {
       this.poll.applyUnchanged(input),
     );
     this.expireSightings = db.transaction((input: ExpireInput) => this.poll.expire(input));
+    this.removeSighting = db.transaction((input: RemoveSightingInput) => this.poll.remove(input));
     this.deleteVersions = db.transaction((deletion: ObjectDeletion) =>
       this.objects.deleteVersions(deletion),
     );
