@@ -21,6 +21,7 @@ import type {
 import { isStreamedPoll } from '../port.js';
 import { encodeAttributes } from '../attributes.js';
 import { chunks, type ObjectCollection } from './objects.js';
+import { MongoPollStage } from './poll-stage.js';
 import {
   COLLECTIONS,
   compositeKey,
@@ -37,7 +38,7 @@ import {
   type ValueSightings,
 } from './sightings.js';
 
-/** New object versions per `put`. */
+/** New object versions per `put`, and listed values per batch of a poll. */
 const BATCH = 1000;
 
 type VersionRanges = Map<string, { first: string; last: string }>;
@@ -49,8 +50,12 @@ type VersionRanges = Map<string, { first: string; last: string }>;
  *
  * Every step works the same way: read the sightings it touches, compute the
  * new sightings and every indicator version in memory, then write the
- * versions, then the sightings, then (for a poll) the source state. So:
- * - a builder that throws stops the step before its first write;
+ * versions, then the sightings, then (for a poll) the source state. A poll
+ * does this for each batch of 1,000 listed values, then for the values it
+ * missed. So:
+ * - a builder that throws stops the step before the first write of its
+ *   batch. The batches before stay written, and the old source state makes
+ *   the scheduler repeat the poll, as after a database failure;
  * - a step interrupted by a database failure leaves versions without their
  *   sightings, or some sightings without the new source state. The old state
  *   (old ETag) makes the scheduler fetch and apply the data again, and the
@@ -71,7 +76,7 @@ export class PollCollections {
   private readonly revocations: Collection<RevocationDoc>;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly objects: ObjectCollection,
   ) {
     this.sightings = new SightingCollection(db);
@@ -92,12 +97,36 @@ export class PollCollections {
   }
 
   /**
-   * Applies a poll. A streamed poll is collected whole first: this adapter
-   * reads every listed value's sightings in a few large queries, and it
-   * writes nothing before `complete` has returned.
+   * Applies a poll in batches of values: each batch's versions, then its
+   * sightings, are written before the next batch is read. A streamed poll
+   * is staged in a collection of its own first (see `MongoPollStage`), so
+   * that the process never holds its whole list and nothing is written
+   * before `complete` has returned.
    */
   async apply(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
-    if (isStreamedPoll(input)) return this.apply(await collectPoll(input));
+    if (!isStreamedPoll(input)) {
+      return this.applyListed(input, chunks(firstListings(input.sightings), BATCH));
+    }
+    const { sightings, complete, ...rest } = input;
+    const stage = MongoPollStage.create(this.db);
+    try {
+      const counts = await stage.load(sightings);
+      const completion = await complete(counts);
+      return await this.applyListed({ ...rest, ...completion }, stage.read(BATCH));
+    } finally {
+      await stage.drop();
+    }
+  }
+
+  /**
+   * Applies the values of `listed`, batch by batch; a value is in one batch
+   * only. Then counts the misses of the values not listed, whose sightings
+   * the batches left with a `last_seen` before `seenAt`.
+   */
+  private async applyListed(
+    input: Omit<PollResultInput, 'sightings'>,
+    listed: Iterable<SightingInput[]> | AsyncIterable<SightingInput[]>,
+  ): Promise<PollResultSummary> {
     const { collectionId, sourceId, seenAt, buildVersion } = input;
     const summary: PollResultSummary = {
       created: 0,
@@ -108,28 +137,67 @@ export class PollCollections {
     if (buildVersion !== undefined || input.missing !== undefined) {
       Object.assign(summary, { reactivated: 0, missed: 0, withdrawn: 0, merged: 0 });
     }
-    const count = (field: 'reactivated' | 'missed' | 'withdrawn' | 'merged') => {
-      summary[field] = (summary[field] ?? 0) + 1;
-    };
 
-    // The first listing of a value decides what happens to it and gives the
-    // stored indicator id and attributes; later listings are ignored.
     // Whatever id the caller gave, a revoked value comes back under its successor.
-    const firsts: SightingInput[] = [];
-    const storedIndicator = new Map<string, string>();
-    const storedAttributes = new Map<string, string | null>();
     const current = await this.currentIds(collectionId);
-    for (const listed of input.sightings) {
-      const key = valueKey(listed);
-      if (storedIndicator.has(key)) continue;
-      const successor = current.get(key);
-      const sighting = successor === undefined ? listed : { ...listed, indicatorId: successor };
-      firsts.push(sighting);
-      storedIndicator.set(key, sighting.indicatorId);
-      storedAttributes.set(key, encodeAttributes(sighting.attributes));
+    for await (const batch of listed) {
+      const redirected = batch.map((sighting) => {
+        const successor = current.get(valueKey(sighting));
+        return successor === undefined ? sighting : { ...sighting, indicatorId: successor };
+      });
+      await this.applyBatch(input, redirected, summary);
     }
-    const indicatorOf = (ref: ValueRef) => storedIndicator.get(valueKey(ref)) as string;
-    const attributesOf = (ref: ValueRef) => storedAttributes.get(valueKey(ref)) ?? null;
+
+    if (input.missing !== undefined) {
+      const threshold = Math.max(1, input.missing.withdrawAfter);
+      const candidates = (
+        await this.sightings.activeOfSource(collectionId, sourceId, { last_seen: { $lt: seenAt } })
+      ).filter((doc) => doc.missed_at !== seenAt);
+
+      const counted = candidates.map((doc) => ({
+        ...doc,
+        missed: doc.missed + 1,
+        missed_at: seenAt,
+      }));
+      const reaching = counted.filter((doc) => doc.missed >= threshold);
+      const writes: SightingDoc[] = [];
+      for (const doc of counted) {
+        if (doc.missed < threshold) {
+          count(summary, 'missed');
+          writes.push(doc);
+        }
+      }
+      const outcomes = await this.withdrawAll(
+        collectionId,
+        reaching,
+        seenAt,
+        'missing',
+        buildVersion,
+      );
+      writes.push(...outcomes.writes);
+      for (let i = 0; i < outcomes.merged; i++) count(summary, 'merged');
+      for (let i = 0; i < outcomes.deactivated; i++) count(summary, 'withdrawn');
+      for (const batch of chunks(outcomes.versions, BATCH)) {
+        mergeInto(summary.objects, await this.objects.put(collectionId, batch));
+      }
+      await this.sightings.write(writes);
+    }
+
+    mergeInto(summary.objects, await this.objects.put(collectionId, input.extraObjects));
+    await this.putState(input.state);
+    return summary;
+  }
+
+  /** Applies one batch of distinct listed values: versions first, then sightings. */
+  private async applyBatch(
+    input: Omit<PollResultInput, 'sightings'>,
+    firsts: readonly SightingInput[],
+    summary: PollResultSummary,
+  ): Promise<void> {
+    const { collectionId, sourceId, seenAt, buildVersion } = input;
+    const attributesOf = new Map<SightingInput, string | null>(
+      firsts.map((sighting) => [sighting, encodeAttributes(sighting.attributes)]),
+    );
 
     // The common case of a re-poll: an active sighting of this source with
     // the same indicator id and attributes only moves last_seen.
@@ -145,8 +213,7 @@ export class PollCollections {
       if (
         doc?.withdrawn_at === null &&
         doc.indicator_id === sighting.indicatorId &&
-        doc.indicator_id === indicatorOf(sighting) &&
-        (doc.attributes ?? null) === attributesOf(sighting)
+        (doc.attributes ?? null) === attributesOf.get(sighting)
       ) {
         summary.refreshed++;
         touched.push(doc._id);
@@ -183,8 +250,8 @@ export class PollCollections {
             seenAt,
             !existing.has(sighting.indicatorId),
           ),
-        indicatorOf(sighting),
-        attributesOf(sighting),
+        sighting.indicatorId,
+        attributesOf.get(sighting) ?? null,
         seenAt,
       );
       const othersActive = activeCount(values);
@@ -205,62 +272,27 @@ export class PollCollections {
         summary.refreshed++;
         // The sighting's attributes are part of the indicator, so a change needs a version.
         if (ownWasActive && buildVersion !== undefined && before.attributes !== after.attributes) {
-          count('merged');
+          count(summary, 'merged');
           versions.push(buildVersion(change('merged', sighting, values, seenAt, ranges)));
         }
         continue;
       }
       if (othersActive > 0) {
         summary.refreshed++;
-        count('merged');
+        count(summary, 'merged');
         versions.push(buildVersion(change('merged', sighting, values, seenAt, ranges)));
       } else {
-        count('reactivated');
+        count(summary, 'reactivated');
         versions.push(buildVersion(change('reactivated', sighting, values, seenAt, ranges)));
       }
-    }
-
-    if (input.missing !== undefined) {
-      const threshold = Math.max(1, input.missing.withdrawAfter);
-      const listed = new Set(firsts.map(valueKey));
-      const candidates = (
-        await this.sightings.activeOfSource(collectionId, sourceId, { last_seen: { $lt: seenAt } })
-      ).filter((doc) => !listed.has(valueKey(refOf(doc))) && doc.missed_at !== seenAt);
-
-      const counted = candidates.map((doc) => ({
-        ...doc,
-        missed: doc.missed + 1,
-        missed_at: seenAt,
-      }));
-      const reaching = counted.filter((doc) => doc.missed >= threshold);
-      for (const doc of counted) {
-        if (doc.missed < threshold) {
-          count('missed');
-          writes.push(doc);
-        }
-      }
-      const outcomes = await this.withdrawAll(
-        collectionId,
-        reaching,
-        seenAt,
-        'missing',
-        buildVersion,
-      );
-      writes.push(...outcomes.writes);
-      versions.push(...outcomes.versions);
-      for (let i = 0; i < outcomes.merged; i++) count('merged');
-      for (let i = 0; i < outcomes.deactivated; i++) count('withdrawn');
     }
 
     for (const batch of chunks(versions, BATCH)) {
       mergeInto(summary.objects, await this.objects.put(collectionId, batch));
     }
-    mergeInto(summary.objects, await this.objects.put(collectionId, input.extraObjects));
     await this.sightings.insert(inserts);
     await this.sightings.touch(touched, seenAt);
     await this.sightings.write(writes);
-    await this.putState(input.state);
-    return summary;
   }
 
   /** Expires sightings by the aging rules; see the class comment for what a failure leaves. */
@@ -615,20 +647,22 @@ function mergeInto(total: PutObjectsResult, part: PutObjectsResult): void {
   total.conflicts.push(...part.conflicts);
 }
 
-/** Reads a streamed poll's batches into one array and completes the input with them. */
-async function collectPoll(input: StreamedPollInput): Promise<PollResultInput> {
-  const { sightings: batches, complete, ...rest } = input;
-  const sightings: SightingInput[] = [];
-  const distinct = new Set<string>();
-  for await (const batch of batches) {
-    for (const sighting of batch) {
-      sightings.push(sighting);
-      distinct.add(valueKey(sighting));
-    }
+/** Returns the first listing of each value, in order. */
+function firstListings(sightings: readonly SightingInput[]): SightingInput[] {
+  const seen = new Set<string>();
+  const firsts: SightingInput[] = [];
+  for (const sighting of sightings) {
+    const key = valueKey(sighting);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    firsts.push(sighting);
   }
-  return {
-    ...rest,
-    sightings,
-    ...(await complete({ listed: sightings.length, distinct: distinct.size })),
-  };
+  return firsts;
+}
+
+function count(
+  summary: PollResultSummary,
+  field: 'reactivated' | 'missed' | 'withdrawn' | 'merged',
+): void {
+  summary[field] = (summary[field] ?? 0) + 1;
 }

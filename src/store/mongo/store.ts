@@ -35,6 +35,7 @@ import {
 import { groupInactive, type WithdrawnSightingRow } from '../inactive.js';
 import { isDuplicateKey, ObjectCollection } from './objects.js';
 import { PollCollections } from './poll.js';
+import { MongoPollStage } from './poll-stage.js';
 import { RecordCollections } from './records.js';
 import { ViewCollections } from './views.js';
 import {
@@ -122,6 +123,7 @@ export class MongoStore implements Store {
     await this.guard('init', async () => {
       await this.client.connect();
       await createIndexes(this.db);
+      await MongoPollStage.dropStale(this.db);
     });
     this.initialised = true;
   }
