@@ -91,8 +91,17 @@ export async function explainValue(
     explanation.confidence = mergeConfidence(processing.versions.confidenceRule, profiles);
   } else if (sightings.length > 0) {
     const latest = [...sightings].sort((a, b) => (b.withdrawnAt ?? 0) - (a.withdrawnAt ?? 0))[0];
-    const reason = latest?.withdrawalReason ?? 'missing';
-    explanation.state = reason === 'missing' ? 'withdrawn' : reason;
+    explanation.state = latest?.withdrawalReason === 'expired' ? 'expired' : 'withdrawn';
+    // Removed until a source lists the value again under the successor id.
+    const current = sightings[0]!.indicatorId;
+    if (explanation.revocations.some((r) => r.successorId === current)) {
+      const page = await store.queryObjects({
+        collectionId: collection.id,
+        ids: [current],
+        limit: 1,
+      });
+      if (page.items.length === 0) explanation.state = 'removed';
+    }
   }
 
   const verdict = processing.screen.judge(parsed.type, parsed.value);

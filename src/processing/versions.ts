@@ -67,8 +67,9 @@ const TLP_ORDER: Record<TlpLevel, number> = {
  *   `withAttributes`), and the description of the merged attributes;
  * - `merged` and `reactivated` restate it with the active sources;
  * - `withdrawn` and `expired` keep the last sources and set `valid_until`
- *   to the new `modified`, the moment of withdrawal; `revoked` does the same
- *   and sets `revoked: true`.
+ *   to the new `modified`, the moment of withdrawal. `revoked` sets
+ *   `revoked: true`, and `valid_until` to the moment the value became
+ *   inactive, which may be before the revocation.
  * `created` stays the first version's; `modified` is the change time, moved
  * one millisecond past the last stored version when needed, because
  * timestamps have millisecond precision and each version needs its own.
@@ -120,7 +121,10 @@ function buildVersionObject(change: IndicatorChange, context: VersionContext): O
     createdMicros: createdMillis * MICROS_PER_MILLI,
     modifiedMicros: modifiedMillis * MICROS_PER_MILLI,
     validFromMicros: createdMillis * MICROS_PER_MILLI,
-    validUntilMicros: gone ? modifiedMillis * MICROS_PER_MILLI : undefined,
+    validUntilMicros: gone
+      ? (revoked ? endOfValidity(change, createdMillis, modifiedMillis) : modifiedMillis) *
+        MICROS_PER_MILLI
+      : undefined,
     revoked,
   });
   return withExternalReferences(version, profiles);
@@ -275,6 +279,18 @@ export function withAttributes(
 /** Returns the profile of a source id, or the fallback named after the id for a source no longer configured. */
 export function profileOf(sourceId: string, context: VersionContext): SourceProfile {
   return context.sources.get(sourceId) ?? { ...context.fallback, id: sourceId, name: sourceId };
+}
+
+/**
+ * Returns the millisecond at which a revoked value stopped being valid: the
+ * withdrawal that left it without an active sighting, which is earlier than
+ * the revocation when the value was withdrawn or expired before. It stays
+ * after `created`, as STIX requires of `valid_until`, and not after `modified`.
+ */
+function endOfValidity(change: IndicatorChange, createdMillis: number, modifiedMillis: number) {
+  const withdrawn = Math.max(...change.sightings.map((sighting) => sighting.withdrawnAt ?? 0));
+  const withdrawnMillis = Math.floor(withdrawn / MICROS_PER_MILLI);
+  return Math.min(modifiedMillis, Math.max(createdMillis + 1, withdrawnMillis));
 }
 
 /** The sightings withdrawn last, i.e. those whose withdrawal made the value inactive. */

@@ -736,7 +736,8 @@ export interface Store {
    * Removes a collection and everything stored for it: object versions,
    * sightings, source states, views, statuses and its `manual-entry`
    * records. Its `collection` record is the caller's to delete. Safe to
-   * repeat after a crash part way.
+   * repeat after a crash part way. Its revocations stay, so that a
+   * collection created again with the same id never publishes a revoked id.
    */
   deleteCollection(id: string): Promise<void>;
 }

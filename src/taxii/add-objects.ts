@@ -37,10 +37,27 @@ export async function addObjects(
   const entries: Entry[] = [];
   const firstByKey = new Map<string, AcceptedObject>();
   const toStore: ObjectVersionInput[] = [];
-  for (const value of objects) {
-    const check = checkObject(value);
+  const checks = objects.map((value) => checkObject(value));
+  const revokedAt = await revocationVersions(
+    store,
+    collectionId,
+    checks.flatMap((check) => (check.ok ? [check.object.input] : [])),
+  );
+  for (const check of checks) {
     if (!check.ok) {
       entries.push({ failure: check.failure });
+      continue;
+    }
+    const { input, versionText } = check.object;
+    const revoked = revokedAt.get(input.id);
+    if (revoked !== undefined && input.version > revoked) {
+      entries.push({
+        failure: {
+          id: input.id,
+          version: versionText,
+          message: `the object was revoked in its version ${revoked}, and STIX allows no later version; add the change as an object with a new id`,
+        },
+      });
       continue;
     }
     const key = versionKeyOf(check.object);
@@ -75,6 +92,36 @@ export async function addObjects(
     }
   }
   return outcome;
+}
+
+/**
+ * Returns, by object id, the smallest version key at which an object of
+ * `inputs` is revoked, in the collection or in `inputs` themselves.
+ */
+async function revocationVersions(
+  store: Store,
+  collectionId: string,
+  inputs: readonly ObjectVersionInput[],
+): Promise<Map<string, string>> {
+  const revokedAt = new Map<string, string>();
+  const note = (id: string, version: string, json: string) => {
+    // Parsed only when the text names the property at all.
+    if (!json.includes('"revoked"')) return;
+    if ((JSON.parse(json) as { revoked?: unknown }).revoked !== true) return;
+    const known = revokedAt.get(id);
+    if (known === undefined || version < known) revokedAt.set(id, version);
+  };
+  const ids = [...new Set(inputs.map((input) => input.id))];
+  if (ids.length === 0) return revokedAt;
+  const page = await store.queryObjects({
+    collectionId,
+    ids,
+    versions: [{ kind: 'last' }],
+    limit: ids.length,
+  });
+  for (const item of page.items) note(item.id, item.version, item.json);
+  for (const input of inputs) note(input.id, input.version, input.json);
+  return revokedAt;
 }
 
 /**

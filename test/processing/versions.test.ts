@@ -132,6 +132,24 @@ describe('buildHubVersion', () => {
     expect(body.id).toBe('indicator--x');
   });
 
+  it('revoked keeps an earlier end', () => {
+    const body = parse(
+      buildHubVersion(
+        change({
+          kind: 'revoked',
+          at: 1_700_000_009_000_000,
+          firstVersion: '2023-11-14T22:13:20.000000Z',
+          lastVersion: '2023-11-14T22:13:22.000000Z',
+          sightings: [sighting('a', { withdrawnAt: 1_700_000_002_000_000 })],
+        }),
+        context,
+      ).json,
+    );
+    expect(body.revoked).toBe(true);
+    expect(body.modified).toBe('2023-11-14T22:13:29.000Z');
+    expect(body.valid_until).toBe('2023-11-14T22:13:22.000Z');
+  });
+
   it('withdrawn is not revoked', () => {
     const body = parse(
       buildHubVersion(

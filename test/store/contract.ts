@@ -1991,8 +1991,34 @@ export function runStoreContract(
             ['feed-a', `${sighting('10.0.0.1').indicatorId}-next`, 'missing'],
             ['manual', `${sighting('10.0.0.1').indicatorId}-next`, 'removed'],
           ]);
+          // The end of validity stays the withdrawal's, before the removal.
           const inactive = await store.listInactiveIndicators(collectionId);
-          expect(inactive[0]).toMatchObject({ reason: 'removed', withdrawnAt: 3_000 });
+          expect(inactive[0]).toMatchObject({
+            reason: 'removed',
+            withdrawnAt: 2_000,
+            indicatorId: sighting('10.0.0.1').indicatorId,
+          });
+          expect(changes.at(-1)?.sightings.map((s) => s.withdrawnAt)).toEqual([2_000, 2_000]);
+        });
+
+        it('value back, then withdrawn', async () => {
+          const collectionId = newCollectionId();
+          const { build } = recorder();
+          await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
+          await remove(collectionId, 'manual', '10.0.0.1', 2_000, build);
+          await poll(collectionId, 'feed-a', 3_000, ['10.0.0.1'], build, 1);
+
+          await poll(collectionId, 'feed-a', 4_000, [], build, 1);
+
+          const inactive = await store.listInactiveIndicators(collectionId);
+          expect(inactive).toEqual([
+            expect.objectContaining({
+              indicatorId: `${sighting('10.0.0.1').indicatorId}-next`,
+              reason: 'missing',
+              withdrawnAt: 4_000,
+              sources: ['feed-a'],
+            }),
+          ]);
         });
 
         it('returns under the successor id', async () => {
@@ -2073,7 +2099,7 @@ export function runStoreContract(
           expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toHaveLength(1);
         });
 
-        it('deleteCollection drops revocations', async () => {
+        it('deleteCollection keeps revocations', async () => {
           const collectionId = newCollectionId();
           const { build } = recorder();
           await poll(collectionId, 'manual', 1_000, ['10.0.0.1'], build, 1);
@@ -2081,10 +2107,11 @@ export function runStoreContract(
 
           await store.deleteCollection(collectionId);
 
-          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toEqual([]);
+          expect(await store.listRevocations(collectionId, 'ipv4', '10.0.0.1')).toHaveLength(1);
+          // A collection created again with the id does not publish the revoked id again.
           const { changes, build: rebuild } = recorder();
           await poll(collectionId, 'manual', 3_000, ['10.0.0.1'], rebuild, 1);
-          expect(changes[0]?.indicatorId).toBe(sighting('10.0.0.1').indicatorId);
+          expect(changes[0]?.indicatorId).toBe(`${sighting('10.0.0.1').indicatorId}-next`);
         });
       });
     });

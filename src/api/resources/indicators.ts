@@ -306,7 +306,7 @@ export function indicatorRoutes(deps: ApiDeps): RouteSpec[] {
       path: '/collections/{collection}/manual',
       summary: 'Remove a value added by hand',
       description:
-        'The value leaves every view before the response, unless another source still lists it. Then its indicator gets a last version with revoked: true, which TAXII pollers see; a source that lists the value later brings it back under a new indicator id, as STIX allows no version after a revocation.',
+        'The value leaves every view before the response, unless another source still lists it. When no source lists it any more, its indicator gets a last version with revoked: true, which TAXII pollers see, and a source that lists the value later brings it back under a new indicator id, as STIX allows no version after a revocation.',
       tag: 'manual',
       role: 'analyst',
       params: COLLECTION_PARAM,

@@ -405,8 +405,12 @@ export class PollCollections {
     const own = values?.get(sourceId);
     if (values === undefined || own === undefined) return result;
 
-    // A sighting withdrawn before takes the removal's time and reason too.
-    const removed: SightingDoc = { ...own, withdrawn_at: at, withdrawal_reason: 'removed' };
+    // A sighting withdrawn before keeps the moment it stopped counting.
+    const removed: SightingDoc = {
+      ...own,
+      withdrawn_at: own.withdrawn_at ?? at,
+      withdrawal_reason: 'removed',
+    };
     values.set(sourceId, removed);
     const sighting = { ...ref, indicatorId: own.indicator_id };
     const ranges = await this.objects.versionRanges(collectionId, [own.indicator_id]);
@@ -468,10 +472,21 @@ export class PollCollections {
       .sort((a, b) => a.revokedAt - b.revokedAt || compareText(a.indicatorId, b.indicatorId));
   }
 
-  /** Returns the revoked id that each successor id of the collection replaced. */
-  async revokedBySuccessor(collectionId: string): Promise<Map<string, string>> {
+  /**
+   * Returns, by successor id, the revoked id of each removed value of the
+   * collection: those whose successor has no version yet.
+   */
+  async removedBySuccessor(collectionId: string): Promise<Map<string, string>> {
     const docs = await this.revocations.find({ collection_id: collectionId }).toArray();
-    return new Map(docs.map((doc) => [doc.successor_id, doc.indicator_id]));
+    const listedAgain = await this.objects.existingIds(
+      collectionId,
+      docs.map((doc) => doc.successor_id),
+    );
+    return new Map(
+      docs
+        .filter((doc) => !listedAgain.has(doc.successor_id))
+        .map((doc) => [doc.successor_id, doc.indicator_id]),
+    );
   }
 
   /** Returns the current id of each revoked value of the collection, by `valueKey`. */

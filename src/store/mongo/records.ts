@@ -287,7 +287,8 @@ export class RecordCollections {
     const byCollection = { collection_id: collectionId };
     await this.db.collection(COLLECTIONS.objects).deleteMany(byCollection);
     await this.db.collection(COLLECTIONS.sightings).deleteMany(byCollection);
-    await this.db.collection(COLLECTIONS.revocations).deleteMany(byCollection);
+    // The revocations stay, as the date_added clock does: a collection
+    // created again with this id never publishes an id a client saw revoked.
     await this.db.collection(COLLECTIONS.sourceStates).deleteMany(byCollection);
     await this.db.collection(COLLECTIONS.views).deleteMany(byCollection);
     // Chunks name their view by `compositeKey(collectionId, name)`, so the

@@ -314,8 +314,9 @@ export class MongoStore implements Store {
         .find(filter, { projection: { _id: 0, attributes: 0 } })
         .sort({ value_type: 1, value: 1 });
       // A removed value's sightings carry the successor id, which has no
-      // version yet: the revoked id names its indicator.
-      const revoked = await this.poll.revokedBySuccessor(collectionId);
+      // version until a source lists the value again. Until then the
+      // revoked id names its indicator, and the value is removed.
+      const removed = await this.poll.removedBySuccessor(collectionId);
       const rows: WithdrawnSightingRow[] = [];
       let group: SightingDoc[] = [];
       const flush = () => {
@@ -325,11 +326,13 @@ export class MongoStore implements Store {
               valueType: doc.value_type,
               value: doc.value,
               sourceId: doc.source_id,
-              indicatorId: revoked.get(doc.indicator_id) ?? doc.indicator_id,
+              indicatorId: removed.get(doc.indicator_id) ?? doc.indicator_id,
               firstSeen: doc.first_seen,
               lastSeen: doc.last_seen,
               withdrawnAt: doc.withdrawn_at!,
-              reason: doc.withdrawal_reason ?? 'missing',
+              reason: removed.has(doc.indicator_id)
+                ? 'removed'
+                : (doc.withdrawal_reason ?? 'missing'),
             });
           }
         }

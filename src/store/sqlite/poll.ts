@@ -206,10 +206,10 @@ export class PollTables {
          SELECT 1 FROM revocations n
          WHERE n.collection_id = r.collection_id AND n.indicator_id = r.successor_id)`,
     );
-    // A sighting withdrawn before takes the removal's time and reason too,
-    // so the value's last withdrawal is the removal.
+    // A sighting withdrawn before keeps the moment it stopped counting and
+    // takes the reason, so a revocation does not move the end of validity.
     this.markRemoved = db.prepare(
-      `UPDATE sightings SET withdrawn_at = ?, withdrawal_reason = 'removed'
+      `UPDATE sightings SET withdrawn_at = coalesce(withdrawn_at, ?), withdrawal_reason = 'removed'
        WHERE collection_id = ? AND value_type = ? AND value = ? AND source_id = ?`,
     );
     // The successor has no version yet, so the source that lists the value

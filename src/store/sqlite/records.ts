@@ -247,10 +247,11 @@ export class RecordTables {
   /**
    * Deletes everything stored for a collection, its row last. The per-collection
    * `date_added` clock stays, so a collection created again with the same id
-   * never hands out a date_added that a client has already seen.
+   * never hands out a date_added that a client has already seen. So do the
+   * revocations, so that it never publishes an id that a client saw revoked.
    */
   private deleteCollectionInTransaction(collectionId: string): void {
-    for (const table of ['objects', 'sightings', 'revocations', 'source_state', 'views']) {
+    for (const table of ['objects', 'sightings', 'source_state', 'views']) {
       this.statement(`DELETE FROM ${table} WHERE collection_id = ?`).run(collectionId);
     }
     // Statuses keep the collection id only inside their JSON body.

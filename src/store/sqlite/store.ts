@@ -322,14 +322,17 @@ export class SqliteStore implements Store {
       const rows = this.db
         .prepare<[string, string | null, string], WithdrawnSightingRow>(
           // A removed value's sightings carry the successor id, which has no
-          // version yet: the revoked id names its indicator.
+          // version until a source lists the value again. Until then the
+          // revoked id names its indicator, and the value is removed.
           `SELECT s.value_type AS valueType, s.value, s.source_id AS sourceId,
-                  coalesce((SELECT r.indicator_id FROM revocations r
-                             WHERE r.collection_id = s.collection_id
-                               AND r.successor_id = s.indicator_id), s.indicator_id) AS indicatorId,
-                  s.first_seen AS firstSeen, s.last_seen AS lastSeen,
-                  s.withdrawn_at AS withdrawnAt, s.withdrawal_reason AS reason
+                  coalesce(r.indicator_id, s.indicator_id) AS indicatorId,
+                  s.first_seen AS firstSeen, s.last_seen AS lastSeen, s.withdrawn_at AS withdrawnAt,
+                  CASE WHEN r.indicator_id IS NULL THEN s.withdrawal_reason ELSE 'removed' END AS reason
              FROM sightings s
+             LEFT JOIN revocations r
+               ON r.collection_id = s.collection_id AND r.successor_id = s.indicator_id
+              AND NOT EXISTS (
+                SELECT 1 FROM objects o WHERE o.collection_id = s.collection_id AND o.id = s.indicator_id)
             WHERE s.collection_id = ?
               AND (? IS NULL OR s.value_type IN (SELECT value FROM json_each(?)))
               AND NOT EXISTS (

@@ -302,6 +302,40 @@ describeOnStores(
       expect(status.failure_count).toBe(1);
     });
 
+    it('no version after a revoked one', async () => {
+      const object = indicator();
+      const revoked = { ...object, modified: '2024-02-01T00:00:00.000Z', revoked: true };
+      await addObjects(hub(), hub().collections.shared, [object, revoked]);
+
+      const status = await addObjects(hub(), hub().collections.shared, [
+        { ...object, modified: '2024-03-01T00:00:00.000Z', name: 'back' },
+        { ...object, modified: '2024-01-15T00:00:00.000Z', name: 'between' },
+      ]);
+
+      expect(status.success_count).toBe(1);
+      expect(status.successes?.[0]?.version).toBe('2024-01-15T00:00:00.000Z');
+      expect(status.failures).toEqual([
+        {
+          id: object['id'],
+          version: '2024-03-01T00:00:00.000Z',
+          message: expect.stringContaining('was revoked in its version') as unknown,
+        },
+      ]);
+    });
+
+    it('revoked in the same request', async () => {
+      const object = indicator();
+
+      const status = await addObjects(hub(), hub().collections.shared, [
+        { ...object, modified: '2024-03-01T00:00:00.000Z' },
+        { ...object, modified: '2024-02-01T00:00:00.000Z', revoked: true },
+        object,
+      ]);
+
+      expect(status.success_count).toBe(2);
+      expect(status.failures?.map((f) => f.version)).toEqual(['2024-03-01T00:00:00.000Z']);
+    });
+
     it('equal instants are one version', async () => {
       const object = indicator({ modified: '2024-04-01T00:00:00.100Z' });
       await addObjects(hub(), hub().collections.shared, [object]);
