@@ -1,4 +1,4 @@
-// Ingest case: polls a generated text list of N IPv4 addresses from a local
+// Ingest case: polls a generated list of N IPv4 addresses from a local
 // HTTP server through the whole pipeline (fetch, parse, canonical values,
 // STIX, store), first into an empty collection, then again unchanged (the
 // server sends no validators; the hub finds that the body is the same as the
@@ -6,6 +6,11 @@
 // removed (the body is parsed and applied again in full). Each poll's CPU
 // time (user and system, all threads) is reported with its wall time,
 // because CPU time varies less when other processes share the machine.
+//
+// `--format` picks the list: `text` (one address per line, the default),
+// `csv` (a header and an address and a tag per row) or `json-elements` (one
+// JSON document whose `items` array has an object per address, read by
+// element).
 import { createServer } from 'node:http';
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,14 +21,54 @@ const entries = Number(flags.entries ?? 100_000);
 const { pollSource } = await import(join(DIST, 'sources/index.js'));
 const { createLogger } = await import(join(DIST, 'app/logger.js'));
 
-// The body is built once, before the baseline memory reading.
-const lines = [];
-for (let i = 0; i < entries; i++) lines.push(ipv4(i));
-const body = Buffer.from(`# generated benchmark list\n${lines.join('\n')}\n`);
-lines.length = 0;
+const format = flags.format ?? 'text';
+const FORMATS = {
+  text: {
+    body: (from) => {
+      const lines = ['# generated benchmark list'];
+      for (let i = from; i < entries; i++) lines.push(ipv4(i));
+      return `${lines.join('\n')}\n`;
+    },
+    settings: { kind: 'text-list' },
+  },
+  csv: {
+    body: (from) => {
+      const lines = ['ip,tag'];
+      for (let i = from; i < entries; i++) lines.push(`${ipv4(i)},tag-${i % 7}`);
+      return `${lines.join('\n')}\n`;
+    },
+    settings: {
+      kind: 'csv',
+      csv: {
+        delimiter: ',',
+        comment: '#',
+        header: true,
+        columns: [{ column: 'ip', valueType: 'ipv4' }],
+        skip: [],
+        attributes: [],
+      },
+    },
+  },
+  'json-elements': {
+    body: (from) => {
+      const items = [];
+      for (let i = from; i < entries; i++) items.push(JSON.stringify({ ip: ipv4(i), n: i }));
+      return `{"generated":"benchmark","items":[${items.join(',')}]}`;
+    },
+    settings: {
+      kind: 'json',
+      json: { format: 'elements', elements: 'items', expression: 'ip' },
+    },
+  },
+};
+if (FORMATS[format] === undefined) {
+  throw new Error(`unknown --format ${format}; use ${Object.keys(FORMATS).join(', ')}`);
+}
 
-// The third poll lists every value but the first, so the body differs and is parsed again.
-const changedBody = Buffer.from(body.toString('latin1').replace(/\n[^\n]*\n/, '\n'), 'latin1');
+// The bodies are built once, before the baseline memory reading. The third
+// poll lists every value but the first, so the body differs and is parsed again.
+const body = Buffer.from(FORMATS[format].body(0));
+const changedBody = Buffer.from(FORMATS[format].body(1));
 let served = body;
 const server = createServer((req, res) =>
   res.writeHead(200, { 'content-type': 'text/plain' }).end(served),
@@ -44,7 +89,7 @@ await store.upsertCollection({
 const source = {
   id: 'bench',
   name: 'Bench',
-  kind: 'text-list',
+  ...FORMATS[format].settings,
   url,
   valueType: 'ipv4',
   timeoutMs: 600_000,
@@ -116,6 +161,7 @@ writeSync(
   1,
   `${JSON.stringify({
     entries,
+    format,
     freshPerSecond: rate(entries, freshRun),
     repollPerSecond: rate(entries, againRun),
     changedPerSecond: rate(entries - 1, changedRun),

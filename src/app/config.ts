@@ -44,6 +44,7 @@ import {
 import {
   expandCatalogue,
   type DirectorySettings,
+  parseElementPath,
   type DropFormat,
   type HttpSettings,
 } from '../sources/index.js';
@@ -389,7 +390,8 @@ interface RawSource {
   skip?: RawSkipRule | RawSkipRule[];
   attributes?: Record<string, CsvAttributeKind>;
   // json only.
-  format?: 'document' | 'lines' | DropFormat;
+  format?: 'document' | 'lines' | 'elements' | DropFormat;
+  elements?: string;
   expression?: string;
   value?: string;
   preset?: JsonPreset;
@@ -869,7 +871,7 @@ function buildJsonSettings(
   problems: string[],
 ): JsonSettings | undefined {
   const before = problems.length;
-  // The schema allows only document and lines on a json source; a directory source passes neither.
+  // The schema allows document, lines and elements on a json source; a directory source passes none.
   const format = (raw.format ?? 'document') as JsonSettings['format'];
   const optionKeys = [
     'service',
@@ -937,9 +939,20 @@ function buildJsonSettings(
     }
   }
 
+  if (raw.elements !== undefined && format !== 'elements') {
+    problems.push(
+      `${where}/elements: elements applies only to format elements; set format: elements or remove elements`,
+    );
+  }
+  if (format === 'elements') {
+    const path = parseElementPath(raw.elements ?? '@');
+    if (typeof path === 'string') problems.push(`${where}/elements: ${path}`);
+  }
+
   if (problems.length > before || expression === undefined) return undefined;
   return {
     format,
+    ...(format === 'elements' ? { elements: raw.elements ?? '@' } : {}),
     expression,
     ...(raw.value === undefined ? {} : { value: raw.value }),
     ...(raw.versionUrl === undefined ? {} : { versionUrl: raw.versionUrl }),

@@ -61,8 +61,11 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
       kind: 'json',
       url: 'https://threatfox.abuse.ch/export/json/recent/',
       interval: '1h',
+      // The export is an object of IOC lists by id, read one list at a time.
+      format: 'elements',
+      elements: '@',
       expression:
-        "values(@)[] | [?ioc_type == 'domain' || ioc_type == 'url' || ioc_type == 'md5_hash' || ioc_type == 'sha256_hash'].ioc_value",
+        "[?ioc_type == 'domain' || ioc_type == 'url' || ioc_type == 'md5_hash' || ioc_type == 'sha256_hash'].ioc_value",
       confidence: 70,
       tlp: 'clear',
       labels: ['threatfox'],
@@ -78,8 +81,10 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
       kind: 'json',
       url: 'https://threatfox.abuse.ch/export/json/recent/',
       interval: '1h',
+      format: 'elements',
+      elements: '@',
       // NOTE: the port is cut at the first colon, so an IPv6 ip:port value is counted invalid.
-      expression: "values(@)[] | [?ioc_type == 'ip:port'].ioc_value | map(&split(@, ':')[0], @)",
+      expression: "[?ioc_type == 'ip:port'].ioc_value | map(&split(@, ':')[0], @)",
       valueType: 'ipv4',
       confidence: 70,
       tlp: 'clear',

@@ -159,7 +159,11 @@ function describeParse(source: CatalogueSource): string {
       ? `preset ${source.preset}`
       : `preset ${source.preset}, ${String(source.output)}`;
   }
-  if (typeof source.expression === 'string') return `expression \`${source.expression}\``;
+  if (typeof source.expression === 'string') {
+    return source.format === 'elements'
+      ? `each element of \`${String(source.elements ?? '@')}\`: expression \`${source.expression}\``
+      : `expression \`${source.expression}\``;
+  }
   if (source.columns !== undefined)
     return `columns ${Object.keys(source.columns as object).join(', ')}`;
   if (typeof source.extract === 'string') return `extract \`${source.extract}\``;

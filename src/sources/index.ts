@@ -51,6 +51,7 @@ export {
   type JsonSettings,
   type JsonStats,
 } from './json.js';
+export { parseElementPath } from './json-elements.js';
 export {
   GITHUB_META_IP_KEYS,
   JSON_PRESETS,

@@ -10,6 +10,7 @@ import { compile, TreeInterpreter, type JSONValue } from '@jmespath-community/jm
 
 import type { ValueType } from '../processing/index.js';
 import { decodeText, EntryCollector, judgeValues, looksLikeHtml } from './csv.js';
+import { formatElementPath, JsonElementScanner, parseElementPath } from './json-elements.js';
 import { fetchFeed, redactUrl } from './fetch.js';
 import type { ReadContext, ReadResult, SourceEntry } from './kinds.js';
 import { SourceRejectedError } from './rejected.js';
@@ -18,10 +19,16 @@ import { fetchOptionsFor, readWholeList } from './whole-list.js';
 
 /** Settings of a `json` source, resolved from the collection file. */
 export interface JsonSettings {
-  /** `document`: the body is one JSON value. `lines`: one JSON value per line (JSON Lines). */
-  format: 'document' | 'lines';
-  /** JMESPath expression applied to the document, or to each line. */
+  /**
+   * `document`: the body is one JSON value. `lines`: one JSON value per line
+   * (JSON Lines). `elements`: the body is one JSON value, read as a stream
+   * of the elements of the array or object at `elements`.
+   */
+  format: 'document' | 'lines' | 'elements';
+  /** JMESPath expression applied to the document, to each line or to each element. */
   expression: string;
+  /** With format `elements`: `@` or object keys joined by dots, the path of the list. */
+  elements?: string;
   /** Field holding the value when the expression yields objects. */
   value?: string;
   /**
@@ -33,8 +40,10 @@ export interface JsonSettings {
 }
 
 export interface JsonStats {
-  /** Lines of a `lines` body; 1 for a document. */
+  /** Lines of a `lines` body, elements of an `elements` body; 1 for a document. */
   lines: number;
+  /** True when `lines` counts elements. */
+  elements?: boolean;
   blank: number;
   /** Records for which the expression yielded nothing. */
   unmatched: number;
@@ -56,8 +65,9 @@ export interface JsonResult {
 const ENTRY_BATCH_SIZE = 1000;
 
 /**
- * Maximum length of one line of a `lines` body in UTF-16 code units; a
- * longer line counts as invalid and is skipped without being buffered.
+ * Maximum length of one line of a `lines` body, or of one element of an
+ * `elements` body, in UTF-16 code units. A longer one counts as invalid and
+ * is skipped without being buffered.
  */
 export const MAX_JSON_LINE_LENGTH = 1 << 20;
 
@@ -181,9 +191,13 @@ export async function parseJson(
   valueType: ValueType | 'auto' = 'auto',
 ): Promise<JsonResult> {
   const extractor = new ValueExtractor(settings, valueType);
-  return settings.format === 'lines'
-    ? parseLines(input, extractor)
-    : parseDocument(input, extractor, settings);
+  if (settings.format === 'document') return parseDocument(input, extractor, settings);
+  const stats = emptyStats();
+  const entries: SourceEntry[] = [];
+  for await (const batch of recordBatches(input, settings, extractor, stats)) {
+    for (const entry of batch) entries.push(entry);
+  }
+  return resultOf(extractor, stats, entries);
 }
 
 async function parseDocument(
@@ -216,20 +230,8 @@ async function parseDocument(
   return resultOf(extractor, stats);
 }
 
-async function parseLines(
-  input: AsyncIterable<Buffer | string> | Buffer | string,
-  extractor: ValueExtractor,
-): Promise<JsonResult> {
-  const stats = emptyStats();
-  const entries: SourceEntry[] = [];
-  for await (const batch of lineBatches(input, extractor, stats)) {
-    for (const entry of batch) entries.push(entry);
-  }
-  return resultOf(extractor, stats, entries);
-}
-
-/** A JSON Lines body parsed while it is read. */
-export interface JsonLinesStream {
+/** A JSON Lines or `elements` body parsed while it is read. */
+export interface JsonRecordStream {
   /** The entries in body order, each canonical value once unless `keepDuplicates` is set. Iterate once. */
   batches: AsyncGenerator<SourceEntry[]>;
   /** Returns the counts so far, which are final once `batches` has ended. */
@@ -237,23 +239,98 @@ export interface JsonLinesStream {
 }
 
 /**
- * Parses a JSON Lines body as `parseJson` does, but hands the entries on in
- * batches while the input is read, so only one batch of entries is held at
- * a time. With `keepDuplicates`, repeated values are handed on too and
- * counted as valid (see `TextListOptions`), so memory does not grow with the body.
+ * Parses a JSON Lines or `elements` body as `parseJson` does, but hands the
+ * entries on in batches while the input is read, so only one batch of
+ * entries is held at a time. With `keepDuplicates`, repeated values are
+ * handed on too and counted as valid (see `TextListOptions`), so memory
+ * does not grow with the body.
  */
-export function streamJsonLines(
+export function streamJsonRecords(
   input: AsyncIterable<Buffer | string> | Buffer | string,
   settings: JsonSettings,
   valueType: ValueType | 'auto' = 'auto',
   options: { keepDuplicates?: boolean } = {},
-): JsonLinesStream {
+): JsonRecordStream {
+  if (settings.format === 'document') {
+    throw new Error('a JSON document is parsed whole; use parseJson');
+  }
   const extractor = new ValueExtractor(settings, valueType, options.keepDuplicates === true);
   const stats = emptyStats();
   return {
-    batches: lineBatches(input, extractor, stats),
+    batches: recordBatches(input, settings, extractor, stats),
     stats: () => resultOf(extractor, stats, []).stats,
   };
+}
+
+/** Reads the records of a `lines` or `elements` body and yields their entries in batches. */
+function recordBatches(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  settings: JsonSettings,
+  extractor: ValueExtractor,
+  stats: JsonStats,
+): AsyncGenerator<SourceEntry[]> {
+  return settings.format === 'elements'
+    ? elementBatches(input, settings.elements ?? '@', extractor, stats)
+    : lineBatches(input, extractor, stats);
+}
+
+/**
+ * Reads the elements of the list at `pathText` into `stats` and yields the
+ * extracted entries in batches of about `ENTRY_BATCH_SIZE`. A document that
+ * ends early or has no list at the path sets `documentProblem`.
+ */
+async function* elementBatches(
+  input: AsyncIterable<Buffer | string> | Buffer | string,
+  pathText: string,
+  extractor: ValueExtractor,
+  stats: JsonStats,
+): AsyncGenerator<SourceEntry[]> {
+  stats.elements = true;
+  const path = parseElementPath(pathText);
+  if (typeof path === 'string') {
+    stats.documentProblem = path;
+    return;
+  }
+  const element = (text: string | undefined): void => {
+    stats.lines += 1;
+    const record = stats.lines;
+    if (text === undefined) {
+      extractor.collector.reject(
+        record,
+        '',
+        `element longer than ${MAX_JSON_LINE_LENGTH} characters`,
+      );
+      return;
+    }
+    let data: JSONValue;
+    try {
+      data = JSON.parse(text) as JSONValue;
+    } catch (error) {
+      extractor.collector.reject(record, text, `not valid JSON: ${(error as Error).message}`);
+      return;
+    }
+    const failure = extractor.extract(data, record, text);
+    if (failure !== undefined) extractor.collector.reject(record, text, failure);
+  };
+  const scanner = new JsonElementScanner(path, element, MAX_JSON_LINE_LENGTH);
+
+  let sniffed = '';
+  for await (const text of decodeText(input)) {
+    if (sniffed.length < 1024) {
+      sniffed += text.slice(0, 1024 - sniffed.length);
+      if (looksLikeHtml(sniffed)) {
+        stats.looksLikeHtml = true;
+        return;
+      }
+    }
+    scanner.push(text);
+    if (extractor.collector.entries.length >= ENTRY_BATCH_SIZE) yield extractor.collector.take();
+  }
+  const problem = scanner.end();
+  if (problem !== undefined) {
+    stats.documentProblem = `${problem} (elements at ${formatElementPath(path)})`;
+  }
+  if (extractor.collector.entries.length > 0) yield extractor.collector.take();
 }
 
 /** Reads JSON lines into `stats` and yields the extracted entries in batches of about `ENTRY_BATCH_SIZE`. */
@@ -335,8 +412,14 @@ export function judgeJson(stats: JsonStats): { ok: true } | { ok: false; reason:
   return judgeValues({
     ...stats,
     records: stats.lines - stats.blank,
-    recordName: stats.lines === 1 ? 'document' : 'lines',
+    recordName: recordNameOf(stats),
   });
+}
+
+/** Names the records of a parsed body in messages. */
+function recordNameOf(stats: JsonStats): string {
+  if (stats.elements === true) return 'elements';
+  return stats.lines === 1 ? 'document' : 'lines';
 }
 
 /** The cursor key under which a json source with a `versionUrl` keeps the version of its last applied list. */

@@ -9,7 +9,7 @@ import { readWholeListStream, type ListStream } from './whole-list.js';
 import { mispFeedKind, type MispSettings } from './misp.js';
 import { SourceRejectedError } from './rejected.js';
 import { stixBundleKind } from './stix-bundle.js';
-import { judgeJson, readJsonSource, streamJsonLines, type JsonSettings } from './json.js';
+import { judgeJson, readJsonSource, streamJsonRecords, type JsonSettings } from './json.js';
 import { judgeBody, SeenValues, streamTextList, type InvalidExample } from './text-list.js';
 import { taxii21, type Taxii21Settings } from './taxii21.js';
 
@@ -286,18 +286,22 @@ function readCsvStream(context: ReadContext): Promise<ReadResult> {
 }
 
 /**
- * Reads a JSON Lines source without a version document as a stream of
- * batches. A JSON document is read whole (a JMESPath expression runs on the
- * whole document), and so is a list with a version document, whose version
- * goes with the list into the source's cursor.
+ * Reads a JSON Lines or `elements` source without a version document as a
+ * stream of batches. A JSON document is read whole (a JMESPath expression
+ * runs on the whole document), and so is a list with a version document,
+ * whose version goes with the list into the source's cursor.
  */
 function readJsonStream(context: ReadContext): Promise<ReadResult> {
   const settings = context.source.json;
-  if (settings?.format !== 'lines' || settings.versionUrl !== undefined) {
+  if (
+    settings === undefined ||
+    settings.format === 'document' ||
+    settings.versionUrl !== undefined
+  ) {
     return readJsonSource(context);
   }
   return readWholeListStream(context, (body) => {
-    const parsed = streamJsonLines(body, settings, context.source.valueType, {
+    const parsed = streamJsonRecords(body, settings, context.source.valueType, {
       keepDuplicates: true,
     });
     return listingStream(parsed.batches, parsed.stats, judgeJson, [

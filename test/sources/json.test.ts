@@ -177,6 +177,79 @@ describe('parseJson lines', () => {
   });
 });
 
+describe('parseJson elements', () => {
+  function elements(path: string, expression: string): JsonSettings {
+    return { format: 'elements', elements: path, expression };
+  }
+
+  test('AWS sample by element', async () => {
+    const file = handmade('aws-ip-ranges-sample.json');
+    const whole = await parseJson(file, document('prefixes[].ip_prefix'));
+    const streamed = await parseJson(file, elements('prefixes', 'ip_prefix'));
+
+    expect(streamed.entries).toEqual(whole.entries);
+    expect(streamed.stats.lines).toBe(4);
+    expect(streamed.stats.elements).toBe(true);
+    expect(judgeJson(streamed.stats)).toEqual({ ok: true });
+  });
+
+  test('ThreatFox members by element', async () => {
+    const file = handmade('threatfox-recent-sample.json');
+    const filter = "[?ioc_type == 'domain' || ioc_type == 'url'].ioc_value";
+    const whole = await parseJson(file, document(`values(@)[] | ${filter}`));
+    const streamed = await parseJson(file, elements('@', filter));
+
+    expect(streamed.entries.length).toBeGreaterThan(0);
+    expect(streamed.entries).toEqual(whole.entries);
+    expect(judgeJson(streamed.stats)).toEqual({ ok: true });
+  });
+
+  test('bad elements counted invalid', async () => {
+    const body =
+      '{"items": [{"ip": "192.0.2.1"}, {"ip": 7}, {"ip": "192.0.2.9"}, {"ip": "192.0.2.1"}]}';
+    const { entries, stats } = await parseJson(body, elements('items', 'ip'));
+
+    expect(entries.map((entry) => entry.value)).toEqual(['192.0.2.1', '192.0.2.9']);
+    expect(stats.invalid).toBe(1);
+    expect(stats.invalidExamples[0]).toEqual(expect.objectContaining({ line: 2 }));
+    expect(stats.duplicates).toBe(1);
+  });
+
+  test('truncated document rejected', async () => {
+    const { stats } = await parseJson(
+      '{"items": ["192.0.2.1", "192.0.2.2"',
+      elements('items', '@'),
+    );
+    expect(judgeJson(stats)).toEqual({
+      ok: false,
+      reason: 'the JSON ends early, so the body is truncated (elements at items)',
+    });
+  });
+
+  test('missing list rejected', async () => {
+    const { stats } = await parseJson('{"data": ["192.0.2.1"]}', elements('items', '@'));
+    expect(judgeJson(stats)).toEqual({
+      ok: false,
+      reason:
+        "the document has no array or object at items; check elements against the feed's current format (elements at items)",
+    });
+  });
+
+  test('HTML page rejected', async () => {
+    const { stats } = await parseJson('<!DOCTYPE html><html></html>', elements('@', '@'));
+    expect(stats.looksLikeHtml).toBe(true);
+  });
+
+  test('chunked input', async () => {
+    const body = Buffer.from('{"items": ["192.0.2.1", "2001:db8::7"]}');
+    async function* bytes(): AsyncIterable<Buffer> {
+      for (const byte of body) yield Buffer.from([byte]);
+    }
+    const { entries } = await parseJson(bytes(), elements('items', '@'));
+    expect(entries.map((entry) => entry.value)).toEqual(['192.0.2.1', '2001:db8::7']);
+  });
+});
+
 describe('presetExpression', () => {
   test('AWS sample', async () => {
     const file = handmade('aws-ip-ranges-sample.json');

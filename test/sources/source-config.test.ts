@@ -248,6 +248,56 @@ describe('json source config', () => {
     expect(source!.valueType).toBe('url');
   });
 
+  test('elements with a path', () => {
+    const [source] = load(`  - id: export
+    kind: json
+    path: ../list.csv
+    interval: 1h
+    format: elements
+    elements: data.items
+    expression: indicator
+`);
+    expect(source!.json).toEqual({
+      format: 'elements',
+      elements: 'data.items',
+      expression: 'indicator',
+    });
+  });
+
+  test('elements default to the top', () => {
+    const [source] = load(`  - id: export
+    kind: json
+    path: ../list.csv
+    interval: 1h
+    format: elements
+    expression: indicator
+`);
+    expect(source!.json?.elements).toBe('@');
+  });
+
+  test('elements problems named', () => {
+    const problems = problemsOf(`  - id: a
+    kind: json
+    path: ../list.csv
+    interval: 1h
+    elements: data.items
+    expression: indicator
+  - id: b
+    kind: json
+    path: ../list.csv
+    interval: 1h
+    format: elements
+    elements: data..items
+    expression: indicator
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /\/sources\/0\/elements: elements applies only to format elements; set format: elements or remove elements$/,
+      ),
+      expect.stringMatching(/\/sources\/1\/elements: "data..items" is not an element path: /),
+    ]);
+  });
+
   test('preset problems named', () => {
     const problems = problemsOf(`  - id: gcp
     kind: json
