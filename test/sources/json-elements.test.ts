@@ -143,7 +143,42 @@ describe('JsonElementScanner', () => {
   });
 
   it('trailing text reported', () => {
-    expect(scan('[1] <html>', []).problem).toContain('text after the end');
+    expect(scan('[1] <html>', []).problem).toBe(
+      'the body is not valid JSON: expected the end of the body but found "<" at character 4',
+    );
+  });
+
+  it('invalid JSON anywhere reported', () => {
+    const bodies = [
+      '{"a": x, "items": ["1"]}',
+      '{"a": tru, "items": ["1"]}',
+      '{"items" ["1", "2"]}',
+      '{"items": ["1", "2"]]',
+      '{"items": ["1", "2"}}',
+      '{"items": ["1" "2"]}',
+      '{"items": ["1",, "2"]}',
+      '{"items": ["1", "2",]}',
+      '{"items": ["1": "2"]}',
+      '{"items": [{"ip": "1",}]}',
+      '{"items": [01]}',
+      '{"items": [1.]}',
+      '{"items": ["a\\qb"]}',
+      '{"items": ["a\u0001b"]}',
+      '{"items": ["\\u12G4"]}',
+      '{"me\\qta": 1, "items": []}',
+      ']{"items": []}',
+      '{"items":\u00a0[]}',
+      '{"items": []}}',
+    ];
+    for (const body of bodies) {
+      for (const pieceLength of [1, 3, body.length]) {
+        expect(() => JSON.parse(body)).toThrow();
+        expect([body, scan(body, ['items'], pieceLength).problem]).toEqual([
+          body,
+          expect.stringContaining('the body is not valid JSON: expected'),
+        ]);
+      }
+    }
   });
 
   it('key that is no string reported', () => {
@@ -155,6 +190,40 @@ describe('JsonElementScanner', () => {
     const scanned = scan(`["short","${long}",{"k":"${long}"},"end"]`, [], 8, 20);
     expect(scanned.elements).toEqual(['short', 'OVERLONG', 'OVERLONG', 'end']);
     expect(scanned.problem).toBeUndefined();
+  });
+
+  it('accepts only what JSON.parse accepts', () => {
+    const next = random(4242);
+    const noise = ['"', '\\', ',', ':', '[', ']', '{', '}', 'x', '1', ' ', 'e', '-', '.'];
+    for (let round = 0; round < 1500; round++) {
+      const document = {
+        items: [randomValue(next, 1), randomValue(next, 1)],
+        tail: randomValue(next, 1),
+      };
+      const text = JSON.stringify(document);
+      const at = Math.floor(next() * text.length);
+      const mutated =
+        next() < 0.3
+          ? text.slice(0, at) // cut short
+          : text.slice(0, at) + noise[Math.floor(next() * noise.length)]! + text.slice(at + 1);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(mutated);
+      } catch {
+        parsed = undefined;
+      }
+      const scanned = scan(mutated, ['items'], 1 + Math.floor(next() * 9));
+      if (parsed === undefined) {
+        expect([mutated, scanned.problem]).toEqual([mutated, expect.any(String)]);
+      } else if (scanned.problem === undefined) {
+        expect(scanned.elements).toEqual(expected(parsed, ['items']));
+      } else {
+        expect([mutated, scanned.problem]).toEqual([
+          mutated,
+          expect.not.stringContaining('not valid JSON'),
+        ]);
+      }
+    }
   });
 
   it('matches JSON.parse on random documents', () => {
