@@ -118,6 +118,19 @@ class ValueExtractor {
     return undefined;
   }
 
+  /** Parses one record (a line or an element) and extracts its values, or counts it invalid. */
+  record(text: string, record: number): void {
+    let data: JSONValue;
+    try {
+      data = JSON.parse(text) as JSONValue;
+    } catch (error) {
+      this.collector.reject(record, text, `not valid JSON: ${(error as Error).message}`);
+      return;
+    }
+    const failure = this.extract(data, record, text);
+    if (failure !== undefined) this.collector.reject(record, text, failure);
+  }
+
   private item(item: JSONValue, line: number, text: string): void {
     const { collector, settings } = this;
     if (typeof item === 'string') {
@@ -302,26 +315,15 @@ async function* elementBatches(
       );
       return;
     }
-    let data: JSONValue;
-    try {
-      data = JSON.parse(text) as JSONValue;
-    } catch (error) {
-      extractor.collector.reject(record, text, `not valid JSON: ${(error as Error).message}`);
-      return;
-    }
-    const failure = extractor.extract(data, record, text);
-    if (failure !== undefined) extractor.collector.reject(record, text, failure);
+    extractor.record(text, record);
   };
   const scanner = new JsonElementScanner(path, element, MAX_JSON_LINE_LENGTH);
 
-  let sniffed = '';
+  const sniffer = new HtmlSniffer();
   for await (const text of decodeText(input)) {
-    if (sniffed.length < 1024) {
-      sniffed += text.slice(0, 1024 - sniffed.length);
-      if (looksLikeHtml(sniffed)) {
-        stats.looksLikeHtml = true;
-        return;
-      }
+    if (sniffer.looksLikeHtml(text)) {
+      stats.looksLikeHtml = true;
+      return;
     }
     scanner.push(text);
     if (extractor.collector.entries.length >= ENTRY_BATCH_SIZE) yield extractor.collector.take();
@@ -341,7 +343,7 @@ async function* lineBatches(
 ): AsyncGenerator<SourceEntry[]> {
   let pending = '';
   let overlong = false;
-  let sniffed = '';
+  const sniffer = new HtmlSniffer();
 
   const line = (raw: string): void => {
     stats.lines += 1;
@@ -350,19 +352,7 @@ async function* lineBatches(
       stats.blank += 1;
       return;
     }
-    let data: JSONValue;
-    try {
-      data = JSON.parse(trimmed) as JSONValue;
-    } catch (error) {
-      extractor.collector.reject(
-        stats.lines,
-        trimmed,
-        `not valid JSON: ${(error as Error).message}`,
-      );
-      return;
-    }
-    const failure = extractor.extract(data, stats.lines, trimmed);
-    if (failure !== undefined) extractor.collector.reject(stats.lines, trimmed, failure);
+    extractor.record(trimmed, stats.lines);
   };
   const overlongLine = (): void => {
     stats.lines += 1;
@@ -374,12 +364,9 @@ async function* lineBatches(
   };
 
   for await (const text of decodeText(input)) {
-    if (sniffed.length < 1024) {
-      sniffed += text.slice(0, 1024 - sniffed.length);
-      if (looksLikeHtml(sniffed)) {
-        stats.looksLikeHtml = true;
-        return;
-      }
+    if (sniffer.looksLikeHtml(text)) {
+      stats.looksLikeHtml = true;
+      return;
     }
     let start = 0;
     let newline = text.indexOf('\n');
@@ -401,6 +388,18 @@ async function* lineBatches(
   if (overlong) overlongLine();
   else if (pending !== '') line(pending);
   if (extractor.collector.entries.length > 0) yield extractor.collector.take();
+}
+
+/** Checks the first 1,024 characters of a body read in pieces for an HTML page. */
+class HtmlSniffer {
+  private head = '';
+
+  /** Adds the next piece; true once the head looks like HTML. */
+  looksLikeHtml(text: string): boolean {
+    if (this.head.length >= 1024) return false;
+    this.head += text.slice(0, 1024 - this.head.length);
+    return looksLikeHtml(this.head);
+  }
 }
 
 /** Decides whether a parsed JSON body is a plausible snapshot of the feed. */
