@@ -259,10 +259,10 @@ before the next poll. Memory is the peak resident set of the
 case's process, before and after the polls. FerretDB's SQLite handler
 writes each document of a multi-document update on its own, so there the
 unchanged re-poll is no faster than a full one. A MongoDB store applies a
-poll in batches of 1,000 values, each written before the next is read, and
+poll in batches of 1,000 values, each written before the next is read.
 FerretDB's SQLite handler answers each batch's lookups (\`$in\` on \`_id\`,
 on ids, on values) by scanning what the batches before wrote, so a fresh
-poll there takes time quadratic in the list; MongoDB answers them from
+poll there takes time quadratic in the list. MongoDB answers them from
 indexes.
 
 ${row(['case', 'entries', 'fresh entries/s', 'unchanged re-poll entries/s', 'one line changed entries/s', 'peak RSS MiB', 'WAL copy after fresh s'])}

@@ -86,7 +86,7 @@ export function buildHubVersion(
 function buildVersionObject(change: IndicatorChange, context: VersionContext): ObjectVersionInput {
   const active = change.sightings.filter((sighting) => sighting.withdrawnAt === undefined);
   const revoked = change.kind === 'revoked';
-  const gone = revoked || change.kind === 'withdrawn' || change.kind === 'expired';
+  const inactive = revoked || change.kind === 'withdrawn' || change.kind === 'expired';
   // A withdrawn value keeps the sources that listed it last.
   const basis = active.length > 0 ? active : lastWithdrawn(change.sightings);
   const profiles = basis.map((sighting) => profileOf(sighting.sourceId, context));
@@ -121,7 +121,7 @@ function buildVersionObject(change: IndicatorChange, context: VersionContext): O
     createdMicros: createdMillis * MICROS_PER_MILLI,
     modifiedMicros: modifiedMillis * MICROS_PER_MILLI,
     validFromMicros: createdMillis * MICROS_PER_MILLI,
-    validUntilMicros: gone
+    validUntilMicros: inactive
       ? (revoked ? endOfValidity(change, createdMillis, modifiedMillis) : modifiedMillis) *
         MICROS_PER_MILLI
       : undefined,

@@ -456,10 +456,10 @@ export interface RemoveSightingInput {
 
 export interface RemoveSightingResult {
   /**
-   * - `unknown`: the source has no sighting of the value; nothing changed.
-   * - `unchanged`: the sighting was withdrawn before and another source keeps
-   *   the value active, or its indicator has no version to revoke; only the
-   *   withdrawal reason changed.
+   * - `unknown`: the source has no sighting of the value. Nothing changed.
+   * - `unchanged`: only the withdrawal reason changed, because the sighting
+   *   was withdrawn before and another source keeps the value active, or
+   *   because the indicator has no version to revoke.
    * - `merged`: the sighting was withdrawn and another source keeps the value
    *   active, so the indicator got a `merged` version.
    * - `revoked`: no sighting keeps the value active, so the indicator got a

@@ -26,10 +26,10 @@ interface StagedDoc {
 
 /**
  * The staging collection of one streamed poll. The batches of the poll go
- * to a collection of their own as they arrive, so the process never holds
- * the whole list, and the poll reads them back in batches once its stream
- * has ended. Dropping the collection discards the poll, and nothing else
- * was written by then.
+ * to a collection of their own as they arrive, so the process never keeps
+ * the whole list in memory. The poll reads them back in batches once its
+ * stream has ended. Dropping the collection discards the poll, and nothing
+ * else was written by then.
  */
 export class MongoPollStage {
   private constructor(private readonly staged: Collection<StagedDoc>) {}

@@ -99,9 +99,9 @@ export class PollCollections {
   /**
    * Applies a poll in batches of values: each batch's versions, then its
    * sightings, are written before the next batch is read. A streamed poll
-   * is staged in a collection of its own first (see `MongoPollStage`), so
-   * that the process never holds its whole list and nothing is written
-   * before `complete` has returned.
+   * is staged in a collection of its own first (see `MongoPollStage`). So
+   * the process never keeps its whole list in memory, and nothing is
+   * written before `complete` has returned.
    */
   async apply(input: PollResultInput | StreamedPollInput): Promise<PollResultSummary> {
     if (!isStreamedPoll(input)) {
