@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { request, type Dispatcher } from 'undici';
@@ -215,12 +215,13 @@ async function fetchHttp(start: URL, options: FetchOptions): Promise<FetchResult
     const url = current.href;
     const shown = redactUrl(current);
     const contentType = headerValue(response.headers, 'content-type');
+    const raw = withoutBackpressure(response.body, options.maxBytes);
     const body = limitBody(
-      decodeBody(response.body, headerValue(response.headers, 'content-encoding'), shown, {
+      decodeBody(raw, headerValue(response.headers, 'content-encoding'), shown, {
         contentType,
         zipEntry: http?.zipEntry,
       }),
-      response.body,
+      raw,
       counter,
       options.maxBytes,
       shown,
@@ -390,6 +391,21 @@ function redirectTarget(
  * Releases a body that will not be read. Destroying an unfinished undici body
  * emits an abort error, which is expected here, so it is swallowed.
  */
+/**
+ * Returns a stream of `body` that reads it as fast as it arrives, keeping up
+ * to `maxBytes` that the consumer has not read yet. undici 7 stops the
+ * process with an AssertionError when a server closes the connection while
+ * the response parser is paused by a slow consumer (nodejs/undici#5360,
+ * fixed only in undici 8, which needs Node 22). A feed written to a slow
+ * disk therefore costs memory instead.
+ */
+function withoutBackpressure(body: Readable, maxBytes: number): Readable {
+  const buffered = new PassThrough({ highWaterMark: maxBytes + 1 });
+  // Errors reach the consumer through `buffered`, which the pipeline destroys with them.
+  pipeline(body, buffered, () => {});
+  return buffered;
+}
+
 function discard(body: Readable): void {
   body.on('error', () => {});
   body.destroy();

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { strToU8, zipSync } from 'fflate';
 import pino from 'pino';
@@ -546,4 +546,39 @@ test('user agent sent', async () => {
   const url = route('/agent', (_request, response) => response.writeHead(200).end(LIST));
   await readText(await fetchFeed(url, options({ userAgent: 'feedhub/0.1 (+TAXII 2.1 feed hub)' })));
   expect(seen.at(-1)?.headers['user-agent']).toBe('feedhub/0.1 (+TAXII 2.1 feed hub)');
+});
+
+test('body read while consumer waits', async () => {
+  // undici 7 stops the process when a server closes the connection while a
+  // slow consumer holds its parser paused, so the fetcher reads the body at
+  // network speed: the server finishes sending before anything is consumed.
+  const body = Buffer.alloc(16 << 20, 0x61);
+  let sent!: () => void;
+  const allSent = new Promise<void>((resolve) => (sent = resolve));
+  const closing = createNetServer((socket) => {
+    socket.once('data', () => {
+      socket.write(
+        `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
+      socket.end(body, sent);
+    });
+  });
+  await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+  const { port } = closing.address() as AddressInfo;
+  try {
+    const fetched = await fetchFeed(
+      `http://127.0.0.1:${port}/list.txt`,
+      options({ maxBytes: 32 << 20 }),
+    );
+    expect(fetched.kind).toBe('body');
+    if (fetched.kind !== 'body') return;
+    const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('timed out'), 5000));
+    expect(await Promise.race([allSent.then(() => 'sent'), timedOut])).toBe('sent');
+
+    let bytes = 0;
+    for await (const chunk of fetched.body) bytes += chunk.length;
+    expect(bytes).toBe(body.length);
+  } finally {
+    closing.close();
+  }
 });
